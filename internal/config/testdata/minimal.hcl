@@ -1,0 +1,2 @@
+storage "inmem" {}
+listener "tcp" { tls_disable = true }

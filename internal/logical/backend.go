@@ -1,0 +1,48 @@
+package logical
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/coffer-dev/coffer/internal/storage"
+)
+
+// Backend is a mounted secrets engine or auth method. Paths in requests it
+// receives are relative to its mount (Request.MountPath).
+type Backend interface {
+	HandleRequest(ctx context.Context, req *Request) (*Response, error)
+}
+
+// ExistenceChecker is implemented by backends that tell create from update:
+// a POST/PUT on a path that exists is an update, otherwise a create (the
+// ACL then checks the matching capability).
+type ExistenceChecker interface {
+	Exists(ctx context.Context, req *Request) (bool, error)
+}
+
+// BackendConfig is what a backend is built with.
+type BackendConfig struct {
+	// Storage is the backend's private view of the barrier: keys are
+	// relative to the mount, and nothing outside the view is reachable.
+	Storage    storage.Backend
+	MountPoint string
+	Options    map[string]string
+	Logger     *slog.Logger
+}
+
+// Factory builds a backend.
+type Factory func(ctx context.Context, conf *BackendConfig) (Backend, error)
+
+// OptionsUpdater is implemented by backends whose options can change after
+// mount (sys/mounts/:path/tune with options).
+type OptionsUpdater interface {
+	UpdateOptions(opts map[string]string) error
+}
+
+// PathSpecialist is implemented by backends with paths that skip token
+// checks (logins) or need the sudo capability. Patterns are relative to the
+// mount; a trailing "*" matches any suffix.
+type PathSpecialist interface {
+	UnauthenticatedPaths() []string
+	SudoPaths() []string
+}
