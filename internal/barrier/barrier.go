@@ -2,14 +2,11 @@ package barrier
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,29 +14,31 @@ import (
 	"github.com/coffer-dev/coffer/internal/storage"
 )
 
-// Raw storage layout owned by the barrier (docs/barrier-format.md).
 const (
-	rootKeyPath   = "core/root-key"
-	keyringPath   = "core/keyring"
-	logicalPrefix = "logical/"
-
-	entryVersion = 1
-	headerSize   = 5 // term (4, big-endian) || version (1)
-	nonceSize    = 12
-	tagSize      = 16
-
-	// DefaultRotationThreshold is how many encryptions a term performs
-	// before the barrier rotates by itself: below 2^32, the NIST SP 800-38D
-	// bound for random 96-bit nonces, with a 10% margin.
+	// DefaultRotationThreshold is how many encryptions a keyring term
+	// performs before the barrier rotates by itself. NIST SP 800-38D caps a
+	// key used with random 96-bit nonces at 2^32 (about 4.29e9)
+	// encryptions; this keeps a 10% margin below it. It is also the
+	// largest threshold Options accepts.
 	DefaultRotationThreshold = 3_860_000_000
 	// DefaultCheckpointInterval is how many encryptions pass between
-	// writes of the counter to storage.
+	// writes of the active term's count to storage.
 	DefaultCheckpointInterval = 100_000
+
+	// sealWriteTimeout bounds the last counter write on Seal.
+	sealWriteTimeout = 10 * time.Second
 )
 
 // Options tune a Barrier. The zero value uses the defaults.
 type Options struct {
-	RotationThreshold  uint64
+	// RotationThreshold is how many encryptions the active term may
+	// perform before the barrier rotates to a new term. Zero means
+	// DefaultRotationThreshold; larger values are lowered to it.
+	RotationThreshold uint64
+	// CheckpointInterval is how many encryptions may pass between writes of
+	// the count to storage; Unseal adds it to the stored count, since up to
+	// that many may have been lost in a crash. Zero means
+	// DefaultCheckpointInterval.
 	CheckpointInterval uint64
 }
 
@@ -47,40 +46,46 @@ type Options struct {
 type KeyInfo struct {
 	Term        uint32
 	InstallTime time.Time
+	// Encryptions is an upper bound on the encryptions performed with the
+	// term's key: it includes the margin Unseal adds for a possible crash.
 	Encryptions uint64
 }
 
-type term struct {
-	id      uint32
-	key     []byte
-	aead    cipher.AEAD
-	install time.Time
-	encs    uint64 // final count, for terms no longer active
-}
-
 // Barrier encrypts every logical entry before it reaches storage and
-// authenticates it on the way back. It is safe for concurrent use.
+// authenticates it on the way back; see the package documentation. It is
+// safe for concurrent use.
 type Barrier struct {
 	s    storage.Backend
 	opts Options
 
+	// mu guards the fields below. Encryption and decryption hold it for
+	// reading, so a key is never zeroed while in use; Initialize, Unseal,
+	// Seal, rotations and checkpoints hold it for writing, which also
+	// serializes every write of core/keyring.
 	mu       sync.RWMutex
 	sealed   bool
-	rootKey  []byte
+	root     []byte
 	rootAEAD cipher.AEAD
 	terms    map[uint32]*term
-	active   uint32
+	active   *term
+	// persisted is the active term's count last written to storage, and
+	// limit the count encs may reach before an encryption has to
+	// checkpoint or rotate first: min(threshold, persisted+interval). So
+	// the stored count plus the interval always bounds the encryptions
+	// performed, and no term ever exceeds the threshold.
+	persisted uint64
+	limit     uint64
 
-	encs       atomic.Uint64 // encryptions under the active term
-	checkpoint atomic.Uint64 // encs value last persisted
-	busy       atomic.Bool   // a rotation or checkpoint is being written
+	// encs counts encryptions reserved under the active term. It only
+	// changes under mu: Add under the read lock, Store under the write lock.
+	encs atomic.Uint64
 }
 
 var _ storage.Backend = (*Barrier)(nil)
 
-// New returns a sealed barrier over s.
+// New returns a sealed barrier over the untrusted backend s.
 func New(s storage.Backend, opts Options) *Barrier {
-	if opts.RotationThreshold == 0 {
+	if opts.RotationThreshold == 0 || opts.RotationThreshold > DefaultRotationThreshold {
 		opts.RotationThreshold = DefaultRotationThreshold
 	}
 	if opts.CheckpointInterval == 0 {
@@ -89,164 +94,89 @@ func New(s storage.Backend, opts Options) *Barrier {
 	return &Barrier{s: s, opts: opts, sealed: true}
 }
 
-func newAEAD(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
-
-// seal encrypts plaintext for path in the entry format.
-func sealEntry(aead cipher.AEAD, termID uint32, path string, plaintext []byte) ([]byte, error) {
-	out := make([]byte, headerSize+nonceSize, headerSize+nonceSize+len(plaintext)+tagSize)
-	binary.BigEndian.PutUint32(out, termID)
-	out[4] = entryVersion
-	if _, err := rand.Read(out[headerSize : headerSize+nonceSize]); err != nil {
-		return nil, fmt.Errorf("barrier: read nonce: %w", err)
-	}
-	return aead.Seal(out, out[headerSize:headerSize+nonceSize], plaintext, aad(out[:headerSize], path)), nil
-}
-
-func aad(header []byte, path string) []byte {
-	a := make([]byte, 0, len(header)+len(path))
-	a = append(a, header...)
-	return append(a, path...)
-}
-
-// parseHeader splits an entry; it checks lengths and the version only.
-func parseHeader(path string, raw []byte) (termID uint32, err error) {
-	if len(raw) < headerSize+nonceSize+tagSize {
-		return 0, &DecodeError{Path: path, Reason: fmt.Sprintf("entry is %d bytes, shorter than the minimum %d", len(raw), headerSize+nonceSize+tagSize)}
-	}
-	if raw[4] != entryVersion {
-		return 0, &DecodeError{Path: path, Reason: fmt.Sprintf("unknown entry version %d", raw[4])}
-	}
-	return binary.BigEndian.Uint32(raw), nil
-}
-
-func openEntry(aead cipher.AEAD, path string, raw []byte) ([]byte, error) {
-	pt, err := aead.Open(nil, raw[headerSize:headerSize+nonceSize], raw[headerSize+nonceSize:], aad(raw[:headerSize], path))
-	if err != nil {
-		return nil, &DecodeError{Path: path, Reason: "authentication failed (tampered, moved, or wrong key)"}
-	}
-	return pt, nil
-}
-
-// checkPath refuses logical keys that cannot be stored safely.
-func checkPath(p string, allowEmpty bool) error {
-	if p == "" {
-		if allowEmpty {
-			return nil
-		}
-		return fmt.Errorf("%w: empty key", ErrBadPath)
-	}
-	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("%w: %q starts with /", ErrBadPath, p)
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < 0x20 || p[i] == 0x7f {
-			return fmt.Errorf("%w: control character in key", ErrBadPath)
-		}
-	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == ".." || seg == "." {
-			return fmt.Errorf("%w: %q has a %q segment", ErrBadPath, p, seg)
-		}
-	}
-	return nil
-}
-
-// Initialized reports whether a keyring exists in storage.
+// Initialized reports whether storage holds a keyring. It works while
+// sealed.
 func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
-	_, err := b.s.Get(ctx, keyringPath)
-	if errors.Is(err, storage.ErrNotFound) {
+	return b.exists(ctx, keyringPath)
+}
+
+func (b *Barrier) exists(ctx context.Context, path string) (bool, error) {
+	_, err := b.s.Get(ctx, path)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("barrier: read keyring: %w", err)
+	case err != nil:
+		return false, fmt.Errorf("barrier: read %s: %w", path, err)
 	}
 	return true, nil
 }
 
-// keyringDoc is the plaintext of core/keyring.
-type keyringDoc struct {
-	ActiveTerm uint32    `json:"active_term"`
-	Terms      []termDoc `json:"terms"`
-	RootKey    []byte    `json:"-"`
-}
-
-type termDoc struct {
-	Term        uint32    `json:"term"`
-	Key         []byte    `json:"key"`
-	InstallTime time.Time `json:"install_time"`
-	Encryptions uint64    `json:"encryptions"`
-}
-
-// Initialize creates the root key and the first keyring term, wraps the
-// root key with unsealKey, and writes both in one batch. The barrier stays
-// sealed.
+// Initialize generates the root key and the first keyring term, and writes
+// core/root-key (the root key encrypted with unsealKey) and core/keyring
+// (the keyring encrypted with the root key) in one atomic batch. It
+// returns ErrAlreadyInitialized if either exists. The barrier stays
+// sealed: call Unseal next.
 func (b *Barrier) Initialize(ctx context.Context, unsealKey Key) error {
-	if len(unsealKey.b) != KeySize {
-		return ErrInvalidKey
+	if !unsealKey.valid() {
+		return fmt.Errorf("%w: unseal key is not %d bytes", ErrInvalidKey, KeySize)
 	}
-	init, err := b.Initialized(ctx)
+	// The write lock makes concurrent Initialize calls take turns, so that
+	// a second one cannot replace the root key the first one returned.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range []string{rootKeyPath, keyringPath} {
+		found, err := b.exists(ctx, p)
+		if err != nil {
+			return err
+		}
+		if found {
+			return ErrAlreadyInitialized
+		}
+	}
+	root := make([]byte, KeySize)
+	defer clear(root)
+	first := make([]byte, KeySize)
+	defer clear(first)
+	if _, err := rand.Read(root); err != nil {
+		return fmt.Errorf("barrier: generate root key: %w", err)
+	}
+	if _, err := rand.Read(first); err != nil {
+		return fmt.Errorf("barrier: generate first term key: %w", err)
+	}
+	rootAEAD, err := newAEAD(root)
 	if err != nil {
 		return err
 	}
-	if init {
-		return ErrAlreadyInitialized
-	}
-	root, err := NewKey()
+	unsealAEAD, err := newAEAD(unsealKey.b)
 	if err != nil {
 		return err
 	}
-	defer root.Zero()
-	first, err := NewKey()
+	t := &term{id: 1, key: first, installTime: now()}
+	keyring, err := encodeKeyring(rootAEAD, []*term{t}, t, 0)
 	if err != nil {
 		return err
 	}
-	defer first.Zero()
-	rootAEAD, err := newAEAD(root.b)
-	if err != nil {
-		return fmt.Errorf("barrier: %w", err)
-	}
-	kr, err := encodeKeyring(rootAEAD, &keyringDoc{ActiveTerm: 1, Terms: []termDoc{{Term: 1, Key: first.b, InstallTime: time.Now().UTC()}}})
+	wrapped, err := encryptEntry(unsealAEAD, coreTerm, rootKeyPath, root)
 	if err != nil {
 		return err
 	}
-	wrapped, err := wrapRootKey(unsealKey, root.b)
-	if err != nil {
-		return err
-	}
-	return b.s.Batch(ctx, []storage.Op{
+	err = b.s.Batch(ctx, []storage.Op{
 		{Kind: storage.OpPut, Entry: &storage.Entry{Key: rootKeyPath, Value: wrapped}},
-		{Kind: storage.OpPut, Entry: &storage.Entry{Key: keyringPath, Value: kr}},
+		{Kind: storage.OpPut, Entry: &storage.Entry{Key: keyringPath, Value: keyring}},
 	})
-}
-
-func wrapRootKey(unsealKey Key, root []byte) ([]byte, error) {
-	aead, err := newAEAD(unsealKey.b)
 	if err != nil {
-		return nil, fmt.Errorf("barrier: %w", err)
+		return fmt.Errorf("barrier: write root key and keyring: %w", err)
 	}
-	return sealEntry(aead, 0, rootKeyPath, root)
+	return nil
 }
 
-func encodeKeyring(rootAEAD cipher.AEAD, doc *keyringDoc) ([]byte, error) {
-	pt, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("barrier: encode keyring: %w", err)
-	}
-	defer clear(pt)
-	return sealEntry(rootAEAD, 0, keyringPath, pt)
-}
-
-// Unseal opens the root key with unsealKey and loads the keyring. A wrong
-// key returns ErrInvalidKey.
+// Unseal opens the root key with unsealKey and loads the keyring. It
+// returns ErrInvalidKey when unsealKey cannot open the root key,
+// ErrNotInitialized when there is none, and nil when already unsealed
+// (without looking at unsealKey).
 func (b *Barrier) Unseal(ctx context.Context, unsealKey Key) error {
-	if len(unsealKey.b) != KeySize {
-		return ErrInvalidKey
+	if !unsealKey.valid() {
+		return fmt.Errorf("%w: unseal key is not %d bytes", ErrInvalidKey, KeySize)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -258,93 +188,79 @@ func (b *Barrier) Unseal(ctx context.Context, unsealKey Key) error {
 		return ErrNotInitialized
 	}
 	if err != nil {
-		return fmt.Errorf("barrier: read root key: %w", err)
+		return fmt.Errorf("barrier: read %s: %w", rootKeyPath, err)
 	}
-	ua, err := newAEAD(unsealKey.b)
+	unsealAEAD, err := newAEAD(unsealKey.b)
 	if err != nil {
-		return ErrInvalidKey
-	}
-	if _, err := parseHeader(rootKeyPath, wrapped.Value); err != nil {
 		return err
 	}
-	root, err := openEntry(ua, rootKeyPath, wrapped.Value)
-	if err != nil || len(root) != KeySize {
-		return ErrInvalidKey
+	root, err := unwrapRootKey(unsealAEAD, wrapped.Value)
+	if err != nil {
+		return err
 	}
 	rootAEAD, err := newAEAD(root)
 	if err != nil {
 		clear(root)
-		return ErrInvalidKey
+		return err
 	}
 	raw, err := b.s.Get(ctx, keyringPath)
 	if err != nil {
 		clear(root)
-		return fmt.Errorf("barrier: read keyring: %w", err)
+		if errors.Is(err, storage.ErrNotFound) {
+			return &DecodeError{Path: keyringPath, Err: errors.New("keyring is missing")}
+		}
+		return fmt.Errorf("barrier: read %s: %w", keyringPath, err)
 	}
-	if _, err := parseHeader(keyringPath, raw.Value); err != nil {
-		clear(root)
-		return err
-	}
-	pt, err := openEntry(rootAEAD, keyringPath, raw.Value)
+	terms, active, count, err := decodeKeyring(rootAEAD, raw.Value)
 	if err != nil {
 		clear(root)
 		return err
 	}
-	var doc keyringDoc
-	err = json.Unmarshal(pt, &doc)
-	clear(pt)
-	if err != nil {
-		clear(root)
-		return &DecodeError{Path: keyringPath, Reason: "keyring does not decode"}
-	}
-	terms := make(map[uint32]*term, len(doc.Terms))
-	var activeEncs uint64
-	for _, td := range doc.Terms {
-		a, err := newAEAD(td.Key)
-		if err != nil || td.Term == 0 {
-			clear(root)
-			return &DecodeError{Path: keyringPath, Reason: fmt.Sprintf("keyring term %d is invalid", td.Term)}
-		}
-		terms[td.Term] = &term{id: td.Term, key: td.Key, aead: a, install: td.InstallTime, encs: td.Encryptions}
-		if td.Term == doc.ActiveTerm {
-			activeEncs = td.Encryptions
-		}
-	}
-	if terms[doc.ActiveTerm] == nil {
-		clear(root)
-		return &DecodeError{Path: keyringPath, Reason: "keyring has no active term"}
-	}
-	b.rootKey, b.rootAEAD, b.terms, b.active = root, rootAEAD, terms, doc.ActiveTerm
-	// Fail safe: a crash may have lost up to one checkpoint interval of
-	// encryptions since the count was last written.
-	b.encs.Store(activeEncs + b.opts.CheckpointInterval)
-	b.checkpoint.Store(activeEncs)
+	b.root, b.rootAEAD, b.terms, b.active = root, rootAEAD, terms, active
+	// Fail safe: encryptions since the last checkpoint are not in storage;
+	// there were at most CheckpointInterval of them.
+	b.persisted = count
+	b.encs.Store(satAdd(count, b.opts.CheckpointInterval))
+	b.limit = min(b.opts.RotationThreshold, b.encs.Load())
 	b.sealed = false
 	return nil
 }
 
-// Seal zeroes every key in memory. Operations then return ErrSealed.
-// (Go's AES implementation keeps its expanded key schedule inside the
-// cipher object; the barrier drops every reference to it.)
+// Seal writes the active term's count to storage (best effort: if that
+// fails, Unseal's margin covers it), zeroes every key the barrier holds,
+// and makes every operation return ErrSealed until the next Unseal.
+//
+// Go cannot promise that no copy of a key survives in memory: AES keeps its
+// expanded key schedule inside cipher objects, which Seal drops for the
+// garbage collector, and the runtime may have moved or copied buffers.
 func (b *Barrier) Seal() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.sealed {
 		return
 	}
-	if n := b.encs.Load(); n > b.checkpoint.Load() && b.rootAEAD != nil {
-		// Best effort: keep the counter exact across a clean seal.
-		if err := b.persistLocked(context.Background()); err == nil {
-			b.checkpoint.Store(n)
-		}
+	var keyring []byte
+	if n := b.encs.Load(); n != b.persisted {
+		// Encrypted before the keys are zeroed, written after: a slow
+		// backend must not keep keys in memory.
+		keyring, _ = encodeKeyring(b.rootAEAD, sortedTerms(b.terms), b.active, n)
 	}
 	for _, t := range b.terms {
 		clear(t.key)
 		t.key, t.aead = nil, nil
 	}
-	clear(b.rootKey)
-	b.rootKey, b.rootAEAD, b.terms, b.active = nil, nil, nil, 0
+	clear(b.root)
+	b.root, b.rootAEAD, b.terms, b.active = nil, nil, nil, nil
+	b.persisted, b.limit = 0, 0
+	b.encs.Store(0)
 	b.sealed = true
+	if keyring != nil {
+		// Still under mu, so that no Unseal reads the keyring before this
+		// write lands and is then overtaken by it.
+		ctx, cancel := context.WithTimeout(context.Background(), sealWriteTimeout)
+		_ = b.s.Put(ctx, &storage.Entry{Key: keyringPath, Value: keyring})
+		cancel()
+	}
 }
 
 // Sealed reports whether the barrier is sealed.
@@ -354,130 +270,130 @@ func (b *Barrier) Sealed() bool {
 	return b.sealed
 }
 
-func (b *Barrier) docLocked() *keyringDoc {
-	doc := &keyringDoc{ActiveTerm: b.active}
-	for id, t := range b.terms {
-		encs := t.encs
-		if id == b.active {
-			encs = b.encs.Load()
-		}
-		doc.Terms = append(doc.Terms, termDoc{Term: id, Key: t.key, InstallTime: t.install, Encryptions: encs})
-	}
-	return doc
-}
-
-func (b *Barrier) persistLocked(ctx context.Context) error {
-	raw, err := encodeKeyring(b.rootAEAD, b.docLocked())
-	if err != nil {
-		return err
-	}
-	if err := b.s.Put(ctx, &storage.Entry{Key: keyringPath, Value: raw}); err != nil {
-		return fmt.Errorf("barrier: write keyring: %w", err)
-	}
-	return nil
-}
-
-// Rotate adds a new term and makes it active. Entries written under older
-// terms stay readable.
-func (b *Barrier) Rotate(ctx context.Context) (KeyInfo, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.rotateLocked(ctx)
-}
-
-func (b *Barrier) rotateLocked(ctx context.Context) (KeyInfo, error) {
-	if b.sealed {
-		return KeyInfo{}, ErrSealed
-	}
-	k, err := NewKey()
-	if err != nil {
-		return KeyInfo{}, err
-	}
-	a, err := newAEAD(k.b)
-	if err != nil {
-		return KeyInfo{}, fmt.Errorf("barrier: %w", err)
-	}
-	prev, prevEncs, prevCheckpoint := b.active, b.encs.Load(), b.checkpoint.Load()
-	var next uint32
-	for id := range b.terms {
-		next = max(next, id)
-	}
-	next++
-	t := &term{id: next, key: k.b, aead: a, install: time.Now().UTC()}
-	b.terms[prev].encs = prevEncs
-	b.terms[next] = t
-	b.active = next
-	b.encs.Store(0)
-	b.checkpoint.Store(0)
-	if err := b.persistLocked(ctx); err != nil {
-		delete(b.terms, next)
-		b.active = prev
-		b.encs.Store(prevEncs)
-		b.checkpoint.Store(prevCheckpoint)
-		k.Zero()
-		return KeyInfo{}, err
-	}
-	return KeyInfo{Term: next, InstallTime: t.install}, nil
-}
-
-// KeyStatus describes the active term.
+// KeyStatus describes the active keyring term.
 func (b *Barrier) KeyStatus() (KeyInfo, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.sealed {
 		return KeyInfo{}, ErrSealed
 	}
-	t := b.terms[b.active]
-	return KeyInfo{Term: t.id, InstallTime: t.install, Encryptions: b.encs.Load()}, nil
+	return KeyInfo{Term: b.active.id, InstallTime: b.active.installTime, Encryptions: b.encs.Load()}, nil
 }
 
-// encrypt seals plaintext for the logical path under the active term and
-// counts the encryption.
-func (b *Barrier) encrypt(path string, plaintext []byte) ([]byte, uint64, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.sealed {
-		return nil, 0, ErrSealed
-	}
-	t := b.terms[b.active]
-	n := b.encs.Add(1)
-	out, err := sealEntry(t.aead, t.id, path, plaintext)
-	return out, n, err
-}
-
-// afterEncrypt rotates when the active term reached the threshold and
-// checkpoints the counter; one writer at a time does either.
-func (b *Barrier) afterEncrypt(ctx context.Context, n uint64) error {
-	due := n >= b.opts.RotationThreshold
-	checkpoint := n-b.checkpoint.Load() >= b.opts.CheckpointInterval
-	if !due && !checkpoint {
-		return nil
-	}
-	if !b.busy.CompareAndSwap(false, true) {
-		return nil
-	}
-	defer b.busy.Store(false)
+// Rotate adds a keyring term and makes it active: new writes use its key,
+// and entries written under older terms stay readable.
+func (b *Barrier) Rotate(ctx context.Context) (KeyInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.sealed {
+		return KeyInfo{}, ErrSealed
+	}
+	return b.rotateLocked(ctx)
+}
+
+// rotateLocked writes a keyring with a new active term, then installs it;
+// on failure nothing changes. mu must be held for writing.
+func (b *Barrier) rotateLocked(ctx context.Context) (KeyInfo, error) {
+	var last uint32
+	for id := range b.terms {
+		last = max(last, id)
+	}
+	if last == math.MaxUint32 {
+		return KeyInfo{}, errors.New("barrier: rotate: keyring has no term numbers left")
+	}
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return KeyInfo{}, fmt.Errorf("barrier: rotate: generate key: %w", err)
+	}
+	aead, err := newAEAD(key)
+	if err != nil {
+		clear(key)
+		return KeyInfo{}, err
+	}
+	next := &term{id: last + 1, key: key, aead: aead, installTime: now()}
+	retired := b.encs.Load()
+	terms := sortedTerms(b.terms)
+	old := b.active
+	oldCount := old.encryptions
+	old.encryptions = retired
+	keyring, err := encodeKeyring(b.rootAEAD, append(terms, next), next, 0)
+	if err == nil {
+		err = b.s.Put(ctx, &storage.Entry{Key: keyringPath, Value: keyring})
+		if err != nil {
+			err = fmt.Errorf("barrier: rotate: write keyring: %w", err)
+		}
+	}
+	if err != nil {
+		old.encryptions = oldCount
+		clear(key)
+		return KeyInfo{}, err
+	}
+	b.terms[next.id] = next
+	b.active = next
+	b.persisted = 0
+	b.encs.Store(0)
+	b.limit = min(b.opts.RotationThreshold, b.opts.CheckpointInterval)
+	return KeyInfo{Term: next.id, InstallTime: next.installTime}, nil
+}
+
+// encrypt seals plaintext for the logical path under the active term. Each
+// call reserves one encryption of the term; when none is left before the
+// next checkpoint or the rotation threshold, it does that first.
+func (b *Barrier) encrypt(ctx context.Context, path string, plaintext []byte) ([]byte, error) {
+	for {
+		b.mu.RLock()
+		if b.sealed {
+			b.mu.RUnlock()
+			return nil, ErrSealed
+		}
+		if b.encs.Add(1) <= b.limit {
+			t := b.active
+			out, err := encryptEntry(t.aead, t.id, path, plaintext)
+			b.mu.RUnlock()
+			return out, err
+		}
+		b.mu.RUnlock()
+		// Reservations that failed here still count: the count only ever
+		// errs on the high side.
+		if err := b.maintain(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// maintain makes room for more encryptions: it rotates when the active
+// term reached the threshold, and otherwise writes the count. Writers that
+// queue here behind the one doing it find room and return, so a burst of
+// writers at the threshold rotates once.
+func (b *Barrier) maintain(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sealed {
+		return ErrSealed
+	}
+	n := b.encs.Load()
+	if n < b.limit {
 		return nil
 	}
-	if b.encs.Load() >= b.opts.RotationThreshold {
+	if n >= b.opts.RotationThreshold {
 		_, err := b.rotateLocked(ctx)
 		return err
 	}
-	cur := b.encs.Load()
-	if cur-b.checkpoint.Load() >= b.opts.CheckpointInterval {
-		if err := b.persistLocked(ctx); err != nil {
-			return err
-		}
-		b.checkpoint.Store(cur)
+	keyring, err := encodeKeyring(b.rootAEAD, sortedTerms(b.terms), b.active, n)
+	if err != nil {
+		return err
 	}
+	if err := b.s.Put(ctx, &storage.Entry{Key: keyringPath, Value: keyring}); err != nil {
+		return fmt.Errorf("barrier: checkpoint: write keyring: %w", err)
+	}
+	b.persisted = n
+	b.limit = min(b.opts.RotationThreshold, satAdd(n, b.opts.CheckpointInterval))
 	return nil
 }
 
+// decrypt authenticates and decrypts a logical entry.
 func (b *Barrier) decrypt(path string, raw []byte) ([]byte, error) {
-	termID, err := parseHeader(path, raw)
+	id, err := entryTerm(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -486,111 +402,19 @@ func (b *Barrier) decrypt(path string, raw []byte) ([]byte, error) {
 	if b.sealed {
 		return nil, ErrSealed
 	}
-	t := b.terms[termID]
+	t := b.terms[id]
 	if t == nil {
-		return nil, &DecodeError{Path: path, Reason: fmt.Sprintf("unknown key term %d", termID)}
+		return nil, &DecodeError{Path: path, Err: fmt.Errorf("%w %d", ErrUnknownTerm, id)}
 	}
 	return openEntry(t.aead, path, raw)
 }
 
-func (b *Barrier) checkOpen() error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.sealed {
-		return ErrSealed
-	}
-	return nil
-}
+func now() time.Time { return time.Now().UTC().Round(0) }
 
-// Get returns the plaintext of the logical entry at key.
-func (b *Barrier) Get(ctx context.Context, key string) (*storage.Entry, error) {
-	if err := checkPath(key, false); err != nil {
-		return nil, err
+// satAdd returns a+b, or MaxUint64 when that overflows.
+func satAdd(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
 	}
-	if err := b.checkOpen(); err != nil {
-		return nil, err
-	}
-	raw, err := b.s.Get(ctx, logicalPrefix+key)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := b.decrypt(key, raw.Value)
-	if err != nil {
-		return nil, err
-	}
-	return &storage.Entry{Key: key, Value: pt}, nil
-}
-
-// Put encrypts and stores e.
-func (b *Barrier) Put(ctx context.Context, e *storage.Entry) error {
-	if err := checkPath(e.Key, false); err != nil {
-		return err
-	}
-	ct, n, err := b.encrypt(e.Key, e.Value)
-	if err != nil {
-		return err
-	}
-	if err := b.s.Put(ctx, &storage.Entry{Key: logicalPrefix + e.Key, Value: ct}); err != nil {
-		return err
-	}
-	return b.afterEncrypt(ctx, n)
-}
-
-// Delete removes the logical entry at key.
-func (b *Barrier) Delete(ctx context.Context, key string) error {
-	if err := checkPath(key, false); err != nil {
-		return err
-	}
-	if err := b.checkOpen(); err != nil {
-		return err
-	}
-	return b.s.Delete(ctx, logicalPrefix+key)
-}
-
-// List returns the logical children of prefix.
-func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
-	if err := checkPath(prefix, true); err != nil {
-		return nil, err
-	}
-	if err := b.checkOpen(); err != nil {
-		return nil, err
-	}
-	return b.s.List(ctx, logicalPrefix+prefix)
-}
-
-// Batch encrypts every put and applies the operations atomically.
-func (b *Barrier) Batch(ctx context.Context, ops []storage.Op) error {
-	out := make([]storage.Op, len(ops))
-	var last uint64
-	for i, op := range ops {
-		if op.Entry == nil {
-			return fmt.Errorf("%w: batch operation without an entry", ErrBadPath)
-		}
-		if err := checkPath(op.Entry.Key, false); err != nil {
-			return err
-		}
-		switch op.Kind {
-		case storage.OpPut:
-			ct, n, err := b.encrypt(op.Entry.Key, op.Entry.Value)
-			if err != nil {
-				return err
-			}
-			last = n
-			out[i] = storage.Op{Kind: storage.OpPut, Entry: &storage.Entry{Key: logicalPrefix + op.Entry.Key, Value: ct}}
-		case storage.OpDelete:
-			out[i] = storage.Op{Kind: storage.OpDelete, Entry: &storage.Entry{Key: logicalPrefix + op.Entry.Key}}
-		default:
-			return fmt.Errorf("%w: unknown batch operation %d", ErrBadPath, op.Kind)
-		}
-	}
-	if err := b.checkOpen(); err != nil {
-		return err
-	}
-	if err := b.s.Batch(ctx, out); err != nil {
-		return err
-	}
-	if last > 0 {
-		return b.afterEncrypt(ctx, last)
-	}
-	return nil
+	return a + b
 }

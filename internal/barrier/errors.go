@@ -5,34 +5,53 @@ import (
 	"fmt"
 )
 
-// Sentinel errors.
+// Sentinel errors. None of them, nor any error this package returns, ever
+// contains key material or plaintext.
 var (
 	// ErrSealed: the barrier is sealed; no key is in memory.
-	ErrSealed = errors.New("barrier is sealed")
-	// ErrNotInitialized: no keyring in storage.
-	ErrNotInitialized = errors.New("barrier is not initialized")
-	// ErrAlreadyInitialized: Initialize found a keyring.
-	ErrAlreadyInitialized = errors.New("barrier is already initialized")
-	// ErrInvalidKey: the key cannot open the root key (wrong unseal key),
-	// or is malformed. It never says which step failed.
-	ErrInvalidKey = errors.New("invalid key")
-	// ErrBadPath: a logical key that cannot be stored.
-	ErrBadPath = errors.New("invalid storage path")
-	// ErrCorrupt is wrapped by every *DecodeError.
-	ErrCorrupt = errors.New("entry failed to decrypt or authenticate")
+	ErrSealed = errors.New("barrier: sealed")
+	// ErrNotInitialized: storage holds no root key or keyring.
+	ErrNotInitialized = errors.New("barrier: not initialized")
+	// ErrAlreadyInitialized: Initialize found a root key or keyring.
+	ErrAlreadyInitialized = errors.New("barrier: already initialized")
+	// ErrInvalidKey: a key is malformed, or the unseal key cannot open the
+	// root key. It never says which check failed.
+	ErrInvalidKey = errors.New("barrier: invalid key")
+	// ErrBadPath: a logical key or operation the barrier refuses to store.
+	ErrBadPath = errors.New("barrier: invalid storage path")
+	// ErrCorrupt is matched by every *DecodeError: a stored entry is
+	// malformed or fails authentication.
+	ErrCorrupt = errors.New("barrier: corrupt entry")
 )
 
-// DecodeError reports an entry that is malformed or fails authentication
-// (tampered, moved to another path, or encrypted under an unknown term).
-// It names the path and the reason, never key material or plaintext.
+// Reasons a *DecodeError gives; match them with errors.Is.
+var (
+	// ErrTruncated: the entry is shorter than header, nonce and tag.
+	ErrTruncated = errors.New("entry is truncated")
+	// ErrUnknownVersion: the version byte is not one this build reads.
+	ErrUnknownVersion = errors.New("unknown entry version")
+	// ErrUnknownTerm: no keyring term with the entry's term number.
+	ErrUnknownTerm = errors.New("unknown key term")
+	// ErrAuthentication: AES-GCM refused the entry: it was modified, moved
+	// to another path, or encrypted under another key.
+	ErrAuthentication = errors.New("message authentication failed")
+)
+
+// DecodeError reports a stored entry that cannot be decoded or
+// authenticated. Storage is untrusted, so this is what tampering looks like.
 type DecodeError struct {
-	Path   string
-	Reason string
+	// Path is the logical key, or the raw key for the barrier's own
+	// entries (core/root-key, core/keyring).
+	Path string
+	// Err is the reason: ErrTruncated, ErrUnknownVersion, ErrUnknownTerm,
+	// ErrAuthentication, or another fixed description. It never contains
+	// stored bytes.
+	Err error
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("barrier: entry %q: %s", e.Path, e.Reason)
+	return fmt.Sprintf("barrier: decode entry %q: %v", e.Path, e.Err)
 }
 
-// Unwrap makes errors.Is(err, ErrCorrupt) hold.
-func (e *DecodeError) Unwrap() error { return ErrCorrupt }
+// Unwrap makes errors.Is match both ErrCorrupt and the reason.
+func (e *DecodeError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }

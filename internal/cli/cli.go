@@ -140,7 +140,7 @@ func newRoot(env *Env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		CompletionOptions: cobra.CompletionOptions{
-			HiddenDefaultCmd: true,
+			DisableDescriptions: false,
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -157,6 +157,12 @@ func newRoot(env *Env) *cobra.Command {
 		newListCmd(env),
 		newDeleteCmd(env),
 		newKVCmd(env),
+		newTokenCmd(env),
+		newPolicyCmd(env),
+		newMountCmd(env, secretsKind),
+		newMountCmd(env, authKind),
+		newAuditCmd(env),
+		newLoginCmd(env),
 	)
 	return root
 }

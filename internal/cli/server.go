@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -302,6 +304,20 @@ Development mode should NOT be used in production installations!
 		Logger:         log,
 		Metrics:        ms,
 	})
+	// SIGHUP reopens the audit files, for log rotation.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				c.ReopenAudit()
+			}
+		}
+	}()
 	err = srv.Serve(ctx, ln, tlsConf, 10*time.Second)
 	log.Info("shutting down")
 	return err

@@ -404,3 +404,19 @@ func (c *Core) auditOutcome(err error) error {
 	c.log.Warn("an audit device failed", "err", err)
 	return nil
 }
+
+// ReopenAudit reopens every file audit device (log rotation, on SIGHUP).
+// A device whose file cannot be reopened is left failing: requests fail
+// closed unless another device records them.
+func (c *Core) ReopenAudit() {
+	t := c.auditDevs
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p, d := range t.devs {
+		if err := d.Reopen(); err != nil {
+			c.log.Error("reopen audit device", "path", p, "err", err)
+			continue
+		}
+		c.log.Info("audit device reopened", "path", p)
+	}
+}

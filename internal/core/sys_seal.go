@@ -230,6 +230,13 @@ func (c *Core) handleHealth(ctx context.Context, req *logical.Request) (*logical
 		d["cluster_name"] = c.clusterName
 		d["cluster_id"] = clusterID
 	}
+	if !sealed {
+		if failing := c.auditFailing(); len(failing) > 0 {
+			// Detail for operators: requests are refused unless another
+			// device records them.
+			d["audit_devices_failing"] = failing
+		}
+	}
 	return &logical.Response{NoEnvelope: true, Status: status, Data: d}, nil
 }
 

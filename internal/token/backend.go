@@ -284,7 +284,9 @@ func (b *Backend) create(ctx context.Context, req *logical.Request, orphanPath b
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Auth: authOf(created, b.st.now()), Warnings: warnings}, nil
+	a := authOf(created, b.st.now())
+	a.TTL = created.TTL
+	return &logical.Response{Auth: a, Warnings: warnings}, nil
 }
 
 // normalizePolicies dedupes and sorts, adding "default" unless told not to
@@ -318,7 +320,7 @@ func remaining(e *Entry, now time.Time) time.Duration {
 	if d < 0 {
 		return 0
 	}
-	return d.Truncate(time.Second)
+	return d.Round(time.Second)
 }
 
 func authOf(e *Entry, now time.Time) *logical.Auth {
@@ -381,7 +383,7 @@ func LookupData(e *Entry, now time.Time, withID bool) map[string]any {
 }
 
 func (b *Backend) lookupSelf(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	e, err := b.st.Lookup(ctx, req.ClientToken)
+	e, err := b.st.lookupCaller(ctx, req.ClientToken)
 	if err != nil {
 		return nil, logical.ErrPermissionDenied
 	}

@@ -236,6 +236,16 @@ func (st *Store) Create(ctx context.Context, e *Entry) (*Entry, error) {
 // Lookup returns the live entry for token id. Unknown, malformed and expired
 // tokens all return ErrNotFound.
 func (st *Store) Lookup(ctx context.Context, id string) (*Entry, error) {
+	return st.lookup(ctx, id, false)
+}
+
+// lookupCaller is Lookup for the token making the current request: a token
+// whose last use is this very request is still its caller.
+func (st *Store) lookupCaller(ctx context.Context, id string) (*Entry, error) {
+	return st.lookup(ctx, id, true)
+}
+
+func (st *Store) lookup(ctx context.Context, id string, allowSpent bool) (*Entry, error) {
 	if !ValidFormat(id) {
 		return nil, ErrNotFound
 	}
@@ -243,7 +253,7 @@ func (st *Store) Lookup(ctx context.Context, id string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := st.byHash(ctx, h)
+	e, err := st.byHashSpent(ctx, h, allowSpent)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +262,10 @@ func (st *Store) Lookup(ctx context.Context, id string) (*Entry, error) {
 }
 
 func (st *Store) byHash(ctx context.Context, h string) (*Entry, error) {
+	return st.byHashSpent(ctx, h, false)
+}
+
+func (st *Store) byHashSpent(ctx context.Context, h string, allowSpent bool) (*Entry, error) {
 	raw, err := st.s.Get(ctx, idPrefix+h)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNotFound
@@ -263,7 +277,7 @@ func (st *Store) byHash(ctx context.Context, h string) (*Entry, error) {
 	if err := json.Unmarshal(raw.Value, &e); err != nil {
 		return nil, fmt.Errorf("decode token entry: %w", err)
 	}
-	if e.Revoked || e.NumUses < 0 || (!e.ExpireTime.IsZero() && !st.now().Before(e.ExpireTime)) {
+	if e.Revoked || (e.NumUses < 0 && !allowSpent) || (!e.ExpireTime.IsZero() && !st.now().Before(e.ExpireTime)) {
 		return nil, ErrNotFound
 	}
 	return &e, nil
