@@ -20,6 +20,12 @@ func printSecret(env *Env, format, field string, resp *Response) error {
 		if a, ok := resp.Body["auth"].(map[string]any); ok && a != nil {
 			if _, ok := data[field]; !ok {
 				src = a
+				// The names the table shows for auth fields, as in Vault.
+				alias := map[string]string{"token": "client_token", "token_accessor": "accessor",
+					"token_duration": "lease_duration", "token_renewable": "renewable"}
+				if f, ok := alias[field]; ok {
+					field = f
+				}
 			}
 		}
 		v, err := fieldValue(src, field)

@@ -56,7 +56,8 @@ func resolveKV(ctx context.Context, c *Client, mount, path string) (kvPath, erro
 	if opts, ok := d["options"].(map[string]any); ok && fmt.Sprint(opts["version"]) == "2" {
 		v = 2
 	}
-	return kvPath{mount: mp, rel: strings.TrimPrefix(path, mp), version: v}, nil
+	rel := strings.Trim(strings.TrimPrefix(path+"/", mp), "/")
+	return kvPath{mount: mp, rel: rel, version: v}, nil
 }
 
 type kvFlags struct {

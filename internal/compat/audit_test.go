@@ -25,7 +25,7 @@ import (
 // point is refused, that the log holds no plaintext canary, and that the
 // chain verifies.
 func TestAuditFailClosed(t *testing.T) {
-	const total = 2000
+	const total = 10000
 	dir := t.TempDir()
 	rootToken := "cfr.audittestroottoken000000000000"
 	p := coffertest.StartProcess(t, nil, "server", "-dev", "-dev-listen-address=127.0.0.1:0",

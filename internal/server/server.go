@@ -40,6 +40,11 @@ type Options struct {
 	Logger         *slog.Logger
 	// Metrics, if set, records every request by mount and status.
 	Metrics *metrics.Set
+	// LoginRate and LoginBurst bound login attempts per client address
+	// (per second, and the burst allowed). LoginRate < 0 disables the limit;
+	// 0 means the default (5/s, burst 20).
+	LoginRate  float64
+	LoginBurst int
 }
 
 // maxJSONDepth bounds the nesting of request bodies so a deeply nested
@@ -48,9 +53,10 @@ const maxJSONDepth = 64
 
 // Server serves the /v1/ API.
 type Server struct {
-	h    Handler
-	opts Options
-	log  *slog.Logger
+	h      Handler
+	opts   Options
+	log    *slog.Logger
+	logins *loginLimiter
 }
 
 // New returns a server in front of h.
@@ -65,7 +71,13 @@ func New(h Handler, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{h: h, opts: opts, log: log}
+	switch {
+	case opts.LoginRate == 0:
+		opts.LoginRate, opts.LoginBurst = 5, 20
+	case opts.LoginBurst <= 0:
+		opts.LoginBurst = 1
+	}
+	return &Server{h: h, opts: opts, log: log, logins: newLoginLimiter(opts.LoginRate, opts.LoginBurst)}
 }
 
 // ServeHTTP implements http.Handler.
@@ -88,6 +100,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.opts.Metrics.ObserveRequest(mount, op, sw.status, time.Since(start))
 	}()
+	if isLoginPath(strings.TrimPrefix(r.URL.Path, "/v1/")) && !s.logins.allow(r.RemoteAddr, start) {
+		s.opts.Metrics.LoginLimited()
+		sw.Header().Set("Retry-After", "1")
+		s.writeError(sw, r, logical.ErrRateLimited)
+		return
+	}
 	var err error
 	req, err = s.buildRequest(sw, r)
 	if err != nil {

@@ -221,3 +221,33 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 	})
 }
+
+func TestLoginRateLimit(t *testing.T) {
+	rec := &recorder{resp: &logical.Response{Data: map[string]any{}}}
+	s := New(rec, Options{LoginRate: 1, LoginBurst: 3})
+	codes := []int{}
+	for i := 0; i < 6; i++ {
+		res, _ := do(t, s, "POST", "/v1/auth/userpass/login/alice", `{"password":"x"}`, nil)
+		codes = append(codes, res.StatusCode)
+	}
+	if diff := cmp.Diff([]int{200, 200, 200, 429, 429, 429}, codes); diff != "" {
+		t.Errorf("login statuses (-want +got):\n%s", diff)
+	}
+	// Other paths are not limited.
+	for i := 0; i < 5; i++ {
+		if res, _ := do(t, s, "GET", "/v1/secret/data/a", "", nil); res.StatusCode != 200 {
+			t.Fatalf("non-login request limited: %d", res.StatusCode)
+		}
+	}
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"auth/userpass/login/alice", true}, {"auth/approle/login", true}, {"auth/team/userpass/login/bob", true},
+		{"auth/token/lookup-self", false}, {"auth/userpass/users/alice", false}, {"secret/login", false},
+	} {
+		if got := isLoginPath(tc.path); got != tc.want {
+			t.Errorf("isLoginPath(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
