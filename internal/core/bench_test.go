@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/coffer-dev/coffer/internal/barrier"
 	"github.com/coffer-dev/coffer/internal/logical"
 	"github.com/coffer-dev/coffer/internal/storage/inmem"
 	"github.com/coffer-dev/coffer/internal/token"
@@ -107,4 +108,13 @@ func TestPipelineDenies(t *testing.T) {
 	if _, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "noop/x", ClientToken: tok, Data: map[string]any{}}); err != nil {
 		t.Fatalf("allowed read: %v", err)
 	}
+}
+
+func mustKey(t testing.TB) barrier.Key {
+	t.Helper()
+	k, err := barrier.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

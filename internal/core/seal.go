@@ -92,6 +92,15 @@ func (c *Core) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 	sc.ClusterID = id
 	sc.InitTime = time.Now().UTC()
 
+	if half, err := c.barrier.Initialized(ctx); err != nil {
+		return nil, c.errorInternal("read keyring state", err)
+	} else if half {
+		// A previous init stopped before writing the seal config, so its
+		// keys and root token were never handed out: discard what it wrote.
+		if err := c.discardHalfInit(ctx); err != nil {
+			return nil, c.errorInternal("discard an interrupted init", err)
+		}
+	}
 	res := &InitResult{}
 	var unsealKey barrier.Key
 	if c.staticKey != nil {
@@ -156,8 +165,7 @@ func (c *Core) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		return nil, c.errorInternal("encode seal config", err)
 	}
 	// The seal config is written last: a crash before this point leaves an
-	// uninitialized server whose half-written keyring is overwritten by the
-	// next init attempt.
+	// uninitialized server, and the next init discards what this one wrote.
 	if err := c.raw.Put(ctx, &storage.Entry{Key: sealConfigPath, Value: raw}); err != nil {
 		return nil, c.errorInternal("store seal config", err)
 	}
@@ -358,4 +366,17 @@ func (c *Core) RotateKeyring(ctx context.Context) (barrier.KeyInfo, error) {
 	}
 	c.log.Info("barrier keyring rotated", "term", info.Term)
 	return info, nil
+}
+
+// discardHalfInit deletes the raw keys of the barrier layout
+// (docs/barrier-format.md): the wrapped root key, the keyring and every
+// logical entry.
+func (c *Core) discardHalfInit(ctx context.Context) error {
+	if err := clearPrefix(ctx, c.raw, "logical/"); err != nil {
+		return err
+	}
+	return c.raw.Batch(ctx, []storage.Op{
+		{Kind: storage.OpDelete, Entry: &storage.Entry{Key: "core/root-key"}},
+		{Kind: storage.OpDelete, Entry: &storage.Entry{Key: "core/keyring"}},
+	})
 }
