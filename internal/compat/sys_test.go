@@ -256,6 +256,16 @@ func TestRequestLimits(t *testing.T) {
 	if init, err := c.Sys().InitStatus(); err != nil || init {
 		t.Fatalf("InitStatus() after refused init = %v, %v; want false", init, err)
 	}
+
+	// A KV value over the limit is 413 and nothing is written.
+	dev := coffertest.Start(t, map[string]string{"COFFER_MAX_REQUEST_SIZE": "4096"}, "server", "-dev",
+		"-dev-listen-address=127.0.0.1:0", "-log-level=warn")
+	dc := newClient(t, dev.Addr, dev.RootToken)
+	_, err := dc.Logical().Write("secret/data/big", map[string]any{"data": map[string]any{"v": strings.Repeat("x", 8192)}})
+	wantStatus(t, err, 413, "too large")
+	if s, err := dc.Logical().Read("secret/data/big"); err != nil || s != nil {
+		t.Fatalf("oversized write left data behind: %v, %v", s, err)
+	}
 }
 
 func TestStaticSealAutoUnseal(t *testing.T) {
