@@ -163,6 +163,7 @@ func newRoot(env *Env) *cobra.Command {
 		newMountCmd(env, authKind),
 		newAuditCmd(env),
 		newLoginCmd(env),
+		newLeaseCmd(env),
 	)
 	return root
 }

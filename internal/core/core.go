@@ -14,6 +14,7 @@ import (
 
 	"github.com/coffer-dev/coffer/internal/audit"
 	"github.com/coffer-dev/coffer/internal/barrier"
+	"github.com/coffer-dev/coffer/internal/lease"
 	"github.com/coffer-dev/coffer/internal/logical"
 	"github.com/coffer-dev/coffer/internal/metrics"
 	"github.com/coffer-dev/coffer/internal/storage"
@@ -82,6 +83,7 @@ type Core struct {
 	tokens *token.Store
 
 	tokenBackend *token.Backend
+	leases       *lease.Manager
 	policies     *policyStore
 	audit        *audit.Broker
 	auditDevs    *auditTable
@@ -123,6 +125,12 @@ func New(cfg Config) (*Core, error) {
 	}
 	c.sealed.Store(true)
 	c.tokenBackend = token.NewBackend(c.tokens)
+	c.leases = lease.New(b, c, lease.Options{Logger: log.With("component", "lease"), OnIrrevocable: func(string) {
+		if c.metrics != nil {
+			c.metrics.LeaseIrrevocable()
+		}
+	}})
+	c.tokens.SetLeaseRevoker(c.leases)
 	c.auditDevs = newAuditTable()
 	c.metrics = cfg.Metrics
 	if c.metrics != nil {
@@ -188,17 +196,24 @@ func (c *Core) postUnseal(ctx context.Context) error {
 	if err := c.loadAudit(ctx); err != nil {
 		return err
 	}
+	if err := c.loadMounts(ctx); err != nil {
+		return err
+	}
+	if err := c.leases.Start(ctx); err != nil {
+		return fmt.Errorf("start lease manager: %w", err)
+	}
 	if n, err := c.tokens.ResumeRevocations(ctx); err != nil {
 		return err
 	} else if n > 0 {
 		c.log.Info("finished token revocations interrupted by a restart", "count", n)
 	}
-	return c.loadMounts(ctx)
+	return nil
 }
 
 // preSeal tears down what postUnseal set up. Called with stateLock held for
 // writing.
 func (c *Core) preSeal() {
+	c.leases.Stop()
 	c.tokens.Reset()
 	c.policies.invalidate()
 	c.unloadAudit()

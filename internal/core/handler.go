@@ -179,6 +179,9 @@ func (c *Core) handleLocked(ctx context.Context, req *logical.Request) (resp *lo
 	if err == nil && rt.unauthenticated && resp != nil && resp.Auth != nil && resp.Auth.ClientToken == "" {
 		err = c.issueLoginToken(ctx, req, rt, resp.Auth)
 	}
+	if err == nil && resp != nil && resp.Secret != nil && resp.Secret.LeaseID == "" && te != nil {
+		err = c.registerLease(ctx, req, rt, resp, te)
+	}
 	if aerr := c.auditResponse(ctx, req, resp, err); aerr != nil {
 		// Fail closed: nothing leaves that was not recorded. A token a
 		// login just issued is revoked again.
@@ -372,6 +375,11 @@ func (s systemBackend) HandleRequest(ctx context.Context, req *logical.Request) 
 		return c.handleAuditHash(ctx, req, strings.TrimPrefix(rest, "audit-hash/"))
 	case rest == "metrics":
 		return c.handleMetrics(ctx, req)
+	case rest == "leases" || strings.HasPrefix(rest, "leases/"):
+		return c.handleLeases(ctx, req, strings.TrimPrefix(strings.TrimPrefix(rest, "leases"), "/"))
+	case rest == "renew" || strings.HasPrefix(rest, "renew/") || rest == "revoke" || strings.HasPrefix(rest, "revoke/") ||
+		strings.HasPrefix(rest, "revoke-prefix/") || strings.HasPrefix(rest, "revoke-force/"):
+		return c.handleLeases(ctx, req, rest)
 	}
 	return nil, logical.ErrUnsupportedPath
 }

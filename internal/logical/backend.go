@@ -3,6 +3,7 @@ package logical
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/coffer-dev/coffer/internal/storage"
 )
@@ -45,4 +46,24 @@ type OptionsUpdater interface {
 type PathSpecialist interface {
 	UnauthenticatedPaths() []string
 	SudoPaths() []string
+}
+
+// Lease is what the lease manager hands back to a backend to renew or
+// revoke a secret it issued.
+type Lease struct {
+	ID           string
+	Path         string // the request path that created it, e.g. "database/creds/app"
+	IssueTime    time.Time
+	ExpireTime   time.Time
+	InternalData map[string]any
+}
+
+// SecretBackend is implemented by backends that issue leased secrets.
+// RevokeSecret must be idempotent (revoking an already-removed secret
+// succeeds): the lease manager retries failures with backoff. RenewSecret
+// extends the secret to at least until newExpire, or returns an error; the
+// manager has already bounded newExpire by the lease's maximum.
+type SecretBackend interface {
+	RevokeSecret(ctx context.Context, l *Lease) error
+	RenewSecret(ctx context.Context, l *Lease, newExpire time.Time) error
 }

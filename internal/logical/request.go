@@ -70,11 +70,22 @@ type Response struct {
 	NoEnvelope bool
 }
 
-// Secret carries the lease of a response that has one.
+// Secret carries the lease of a response that has one. A backend that
+// returns a Secret sets TTL, MaxTTL, Renewable and InternalData; the lease
+// manager assigns LeaseID, persists the lease (with InternalData, which is
+// never sent to the client) and later calls the backend's SecretBackend
+// methods to renew or revoke it.
 type Secret struct {
-	LeaseID   string
-	TTL       time.Duration
+	LeaseID string
+	TTL     time.Duration
+	// MaxTTL bounds renewals, counted from issue time; zero means the
+	// mount's (or the system's) maximum.
+	MaxTTL    time.Duration
 	Renewable bool
+	// InternalData is what the backend needs to renew or revoke the secret
+	// later (e.g. the database user name and the role). Stored behind the
+	// barrier with the lease; never returned to clients or logged.
+	InternalData map[string]any
 }
 
 // Auth describes a token: the one a login issues, or the caller's own.

@@ -27,6 +27,7 @@ type Set struct {
 	auditFailures *prometheus.CounterVec
 	auditRefused  prometheus.Counter
 	loginLimited  prometheus.Counter
+	irrevocable   prometheus.Counter
 }
 
 // New returns a Set registered in a fresh registry (with Go runtime and
@@ -54,7 +55,11 @@ func New() *Set {
 		Namespace: "coffer", Name: "login_rate_limited_total",
 		Help: "Login requests refused with 429 by the login rate limiter.",
 	})
-	s.reg.MustRegister(s.requests, s.latency, s.auditFailures, s.auditRefused, s.loginLimited,
+	s.irrevocable = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "coffer", Name: "leases_irrevocable_total",
+		Help: "Leases marked irrevocable after their secret could not be revoked.",
+	})
+	s.reg.MustRegister(s.requests, s.latency, s.auditFailures, s.auditRefused, s.loginLimited, s.irrevocable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }
@@ -117,4 +122,11 @@ func (s *Set) Text() ([]byte, string, error) {
 		}
 	}
 	return buf.Bytes(), string(format), nil
+}
+
+// LeaseIrrevocable records a lease marked irrevocable.
+func (s *Set) LeaseIrrevocable() {
+	if s != nil {
+		s.irrevocable.Inc()
+	}
 }
