@@ -84,6 +84,8 @@ type Core struct {
 
 	tokenBackend *token.Backend
 	leases       *lease.Manager
+	periodicStop context.CancelFunc
+	periodicDone chan struct{}
 	policies     *policyStore
 	audit        *audit.Broker
 	auditDevs    *auditTable
@@ -202,6 +204,7 @@ func (c *Core) postUnseal(ctx context.Context) error {
 	if err := c.leases.Start(ctx); err != nil {
 		return fmt.Errorf("start lease manager: %w", err)
 	}
+	c.startPeriodic()
 	if n, err := c.tokens.ResumeRevocations(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -213,6 +216,7 @@ func (c *Core) postUnseal(ctx context.Context) error {
 // preSeal tears down what postUnseal set up. Called with stateLock held for
 // writing.
 func (c *Core) preSeal() {
+	c.stopPeriodic()
 	c.leases.Stop()
 	c.tokens.Reset()
 	c.policies.invalidate()

@@ -67,3 +67,11 @@ type SecretBackend interface {
 	RevokeSecret(ctx context.Context, l *Lease) error
 	RenewSecret(ctx context.Context, l *Lease, newExpire time.Time) error
 }
+
+// Rotator is implemented by backends with scheduled work (transit keys'
+// auto_rotate_period, database static roles). While unsealed, the core
+// calls RotateDue about every RotationInterval with the current time; it
+// returns how many rotations it made.
+type Rotator interface {
+	RotateDue(ctx context.Context, now time.Time) (int, error)
+}
