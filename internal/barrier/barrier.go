@@ -76,8 +76,8 @@ type Barrier struct {
 	persisted uint64
 	limit     uint64
 
-	// encs counts encryptions reserved under the active term. It only
-	// changes under mu: Add under the read lock, Store under the write lock.
+	// encs counts encryptions under the active term. It only changes
+	// under mu: Add under the read lock, Store under the write lock.
 	encs atomic.Uint64
 }
 
@@ -352,9 +352,11 @@ func (b *Barrier) encrypt(ctx context.Context, path string, plaintext []byte) ([
 			b.mu.RUnlock()
 			return out, err
 		}
+		// No room: take the reservation back while still holding the read
+		// lock, so that it cannot undo a reset by rotation, and the count
+		// stays exact.
+		b.encs.Add(^uint64(0))
 		b.mu.RUnlock()
-		// Reservations that failed here still count: the count only ever
-		// errs on the high side.
 		if err := b.maintain(ctx); err != nil {
 			return nil, err
 		}
@@ -391,7 +393,8 @@ func (b *Barrier) maintain(ctx context.Context) error {
 	return nil
 }
 
-// decrypt authenticates and decrypts a logical entry.
+// decrypt authenticates and decrypts a logical entry, in place (see
+// openEntry).
 func (b *Barrier) decrypt(path string, raw []byte) ([]byte, error) {
 	id, err := entryTerm(path, raw)
 	if err != nil {

@@ -41,21 +41,22 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // encryptEntry encrypts plaintext for path under term with a fresh random
 // nonce.
 func encryptEntry(aead cipher.AEAD, term uint32, path string, plaintext []byte) ([]byte, error) {
-	var nonce [nonceSize]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
+	out := make([]byte, headerSize+nonceSize, entryOverhead+len(plaintext))
+	if _, err := rand.Read(out[headerSize:]); err != nil {
 		return nil, fmt.Errorf("barrier: read nonce: %w", err)
 	}
-	return sealEntry(aead, term, nonce, path, plaintext), nil
+	return sealInto(aead, out, term, path, plaintext), nil
 }
 
-// sealEntry builds an entry with the given nonce. Production code reaches
-// it only through encryptEntry; tests call it to reproduce test vectors.
-func sealEntry(aead cipher.AEAD, term uint32, nonce [nonceSize]byte, path string, plaintext []byte) []byte {
-	out := make([]byte, headerSize+nonceSize, entryOverhead+len(plaintext))
+// sealInto completes an entry whose nonce is already in out[5:17]: it
+// writes the header and appends the ciphertext and tag. Tests call it with
+// a fixed nonce to reproduce the test vectors; production code only
+// through encryptEntry.
+func sealInto(aead cipher.AEAD, out []byte, term uint32, path string, plaintext []byte) []byte {
 	binary.BigEndian.PutUint32(out, term)
 	out[4] = entryVersion
-	copy(out[headerSize:], nonce[:])
-	return aead.Seal(out, nonce[:], plaintext, additionalData(out[:headerSize], path))
+	nonce := out[headerSize : headerSize+nonceSize]
+	return aead.Seal(out[:headerSize+nonceSize], nonce, plaintext, additionalData(out[:headerSize], path))
 }
 
 // additionalData binds an entry to its header and path, so that an entry
@@ -80,10 +81,16 @@ func entryTerm(path string, raw []byte) (uint32, error) {
 }
 
 // openEntry authenticates and decrypts an entry whose length and version
-// entryTerm has checked, with the key of its term.
+// entryTerm has checked, with the key of its term. It decrypts in place:
+// the plaintext it returns shares raw's memory, and raw is overwritten even
+// on failure. Callers pass entries they own, such as a Value returned by
+// storage.Backend.Get (a copy: the storagetest conformance suite checks
+// that no backend returns memory it keeps), which saves allocating and
+// zeroing a second buffer per read.
 func openEntry(aead cipher.AEAD, path string, raw []byte) ([]byte, error) {
 	nonce := raw[headerSize : headerSize+nonceSize]
-	pt, err := aead.Open(nil, nonce, raw[headerSize+nonceSize:], additionalData(raw[:headerSize], path))
+	ct := raw[headerSize+nonceSize:]
+	pt, err := aead.Open(ct[:0], nonce, ct, additionalData(raw[:headerSize], path))
 	if err != nil {
 		return nil, &DecodeError{Path: path, Err: ErrAuthentication}
 	}

@@ -3,10 +3,12 @@ package barrier
 import (
 	"cmp"
 	"crypto/cipher"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -61,12 +63,45 @@ func encodeKeyring(rootAEAD cipher.AEAD, terms []*term, active *term, activeCoun
 		doc.Terms = append(doc.Terms, termJSON{Term: t.id, Key: t.key, InstallTime: t.installTime, Encryptions: n})
 	}
 	slices.SortFunc(doc.Terms, func(a, b termJSON) int { return cmp.Compare(a.Term, b.Term) })
-	pt, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("barrier: encode keyring: %w", err)
-	}
+	// Sized so that appending never reallocates and leaves a partial copy
+	// behind (a term takes at most 161 bytes).
+	pt, err := appendKeyringJSON(make([]byte, 0, 128+256*len(doc.Terms)), &doc)
 	defer clear(pt)
+	if err != nil {
+		return nil, err
+	}
 	return encryptEntry(rootAEAD, coreTerm, keyringPath, pt)
+}
+
+// appendKeyringJSON encodes doc as json.Marshal would, but into a buffer
+// the caller owns and clears: encoding/json builds its output in pooled
+// buffers that would keep the base64 keys in memory after Seal.
+func appendKeyringJSON(b []byte, doc *keyringJSON) ([]byte, error) {
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, int64(doc.Version), 10)
+	b = append(b, `,"active_term":`...)
+	b = strconv.AppendUint(b, uint64(doc.ActiveTerm), 10)
+	b = append(b, `,"terms":[`...)
+	for i, t := range doc.Terms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		// RFC 3339 output is plain ASCII, so it needs no escaping, as long
+		// as the year has four digits (json.Marshal refuses others too).
+		if y := t.InstallTime.Year(); y < 0 || y > 9999 {
+			return b, fmt.Errorf("barrier: encode keyring: install time of term %d is out of range", t.Term)
+		}
+		b = append(b, `{"term":`...)
+		b = strconv.AppendUint(b, uint64(t.Term), 10)
+		b = append(b, `,"key":"`...)
+		b = base64.StdEncoding.AppendEncode(b, t.Key)
+		b = append(b, `","install_time":"`...)
+		b = t.InstallTime.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","encryptions":`...)
+		b = strconv.AppendUint(b, t.Encryptions, 10)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
 }
 
 // decodeKeyring authenticates core/keyring with the root key and returns its

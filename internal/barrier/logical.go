@@ -57,7 +57,9 @@ func (b *Barrier) Get(ctx context.Context, key string) (*storage.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &storage.Entry{Key: key, Value: pt}, nil
+	// The backend's Entry is ours (its Value is now the plaintext).
+	raw.Key, raw.Value = key, pt
+	return raw, nil
 }
 
 // Put encrypts e.Value under the active term and stores it at the logical
