@@ -196,3 +196,31 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		t.Fatalf("completion bash: exit %d, %q", res.code, res.stderr)
 	}
 }
+
+func TestGenerateSealKey(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "keys", "unseal.key")
+	res := run(t, dir, "", "", "", "operator", "generate-seal-key", "-out="+key)
+	if res.code != 0 {
+		t.Fatalf("generate-seal-key: %+v", res)
+	}
+	fi, err := os.Stat(key)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
+	}
+	if res := run(t, dir, "", "", "", "operator", "generate-seal-key", "-out="+key); res.code != 1 || !strings.Contains(res.stderr, "refusing to overwrite") {
+		t.Fatalf("second generate-seal-key: %+v", res)
+	}
+	// A server refuses a key file others can read.
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "c.hcl")
+	if err := os.WriteFile(cfg, []byte("seal \"static\" { key_file = \""+key+"\" }\nlistener \"tcp\" { tls_disable = true }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, dir, "", "", "", "server", "-config="+cfg, "-storage-path="+filepath.Join(dir, "s.db"), "-address=127.0.0.1:0")
+	if res.code != 1 || !strings.Contains(res.stderr, "must not be readable by group or others") {
+		t.Fatalf("server with a 0644 key file: %+v", res)
+	}
+}

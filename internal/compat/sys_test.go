@@ -313,3 +313,32 @@ func TestStaticSealAutoUnseal(t *testing.T) {
 		t.Fatalf("server with wrong static key: %v, want an auto-unseal error", err)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	srv := coffertest.StartDev(t)
+	c := newClient(t, srv.Addr, srv.RootToken)
+	if _, err := c.Logical().Read("secret/data/none"); err != nil {
+		t.Fatal(err)
+	}
+	req := c.NewRequest(http.MethodGet, "/v1/sys/metrics")
+	req.Params.Set("format", "prometheus")
+	resp, err := c.RawRequest(req)
+	if err != nil {
+		t.Fatalf("sys/metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`coffer_http_requests_total{mount="secret/",operation="read",status="404"}`, "coffer_sealed 0", "coffer_tokens ", "coffer_audit_refused_requests_total 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("sys/metrics lacks %q", want)
+		}
+	}
+	// Without a token: permission denied.
+	anon := newClient(t, srv.Addr, "")
+	anon.ClearToken()
+	r2, err := anon.RawRequest(anon.NewRequest(http.MethodGet, "/v1/sys/metrics"))
+	if r2 != nil {
+		r2.Body.Close()
+	}
+	wantStatus(t, err, 403, "permission denied")
+}
