@@ -23,6 +23,7 @@ import (
 	"github.com/coffer-dev/coffer/internal/config"
 	"github.com/coffer-dev/coffer/internal/core"
 	"github.com/coffer-dev/coffer/internal/engine/kv"
+	"github.com/coffer-dev/coffer/internal/engine/transit"
 	"github.com/coffer-dev/coffer/internal/logical"
 	"github.com/coffer-dev/coffer/internal/metrics"
 	"github.com/coffer-dev/coffer/internal/server"
@@ -359,7 +360,8 @@ func devInit(ctx context.Context, c *core.Core, rootID string) (string, string, 
 // the core.
 func engines() map[string]logical.Factory {
 	return map[string]logical.Factory{
-		"kv": kv.Factory,
+		"kv":      kv.Factory,
+		"transit": transit.Factory,
 	}
 }
 
