@@ -312,6 +312,11 @@ func decodeBody(body []byte) (map[string]any, error) {
 	if dec.More() {
 		return nil, logical.BadRequest("failed to parse JSON input: trailing data after the JSON object")
 	}
+	if v == nil {
+		// A JSON null is an empty body: the Vault client sends "null" for
+		// Logical().Write(path, nil), and Vault accepts it.
+		return nil, nil
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, logical.BadRequest("failed to parse JSON input: the body must be a JSON object")
