@@ -108,6 +108,15 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("read of a deleted path: %+v", res)
 	}
 	expect(r("", "secrets", "tune", "-options=version=2", "kv1"), 0, "Success")
+
+	// transit through the generic commands, as in the README
+	expect(r("", "secrets", "enable", "transit"), 0, "Success")
+	expect(r("", "write", "-f", "transit/keys/app"), 0, "aes256-gcm96")
+	ct := r("", "write", "-field=ciphertext", "transit/encrypt/app", "plaintext=aGVsbG8=")
+	if ct.code != 0 || !strings.HasPrefix(ct.stdout, "vault:v1:") {
+		t.Fatalf("transit encrypt: %+v", ct)
+	}
+	expect(r("", "write", "-field=plaintext", "transit/decrypt/app", "ciphertext="+strings.TrimSpace(ct.stdout)), 0, "aGVsbG8=")
 	expect(r("", "kv", "get", "-field=k", "kv1/b"), 0, "json")
 	expect(r("", "secrets", "disable", "kv1"), 0, "Success")
 
@@ -182,6 +191,7 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"bad format", []string{"status", "-format=xml"}, 2, "invalid -format"},
 		{"bad key=value", []string{"write", "a/b", "novalue"}, 2, "key=value"},
+		{"write without data", []string{"write", "transit/keys/k"}, 2, "-force"},
 		{"unreachable server", []string{"status"}, 1, "cannot reach"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

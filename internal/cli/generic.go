@@ -161,6 +161,7 @@ func newReadCmd(env *Env) *cobra.Command {
 func newWriteCmd(env *Env) *cobra.Command {
 	var cf clientFlags
 	var field string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "write PATH [key=value | key=@file | key=- | -]...",
 		Short: "Write data to any API path",
@@ -169,6 +170,9 @@ func newWriteCmd(env *Env) *cobra.Command {
 			format, err := cf.outputFormat(env)
 			if err != nil {
 				return err
+			}
+			if len(args) == 1 && !force {
+				return usagef("must supply data or use -force (-f) to write with an empty body")
 			}
 			body, err := parseKVArgs(env, args[1:])
 			if err != nil {
@@ -191,6 +195,7 @@ func newWriteCmd(env *Env) *cobra.Command {
 	}
 	addClientFlags(cmd, &cf)
 	cmd.Flags().StringVar(&field, "field", "", "print only this field, raw")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "write even when no data is given (an empty body)")
 	return cmd
 }
 
