@@ -12,6 +12,8 @@ build:
 ## test: vet, then every test (unit, integration, crash) with the race detector.
 test: vet
 	$(GO) test -race -count=1 -timeout 45m $(PKGS)
+	# Timing properties are measured without the race detector's noise.
+	$(GO) test -count=1 -run 'Timing' ./internal/auth/userpass/
 
 ## test-short: the quick unit tests only.
 test-short:

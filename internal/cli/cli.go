@@ -164,6 +164,7 @@ func newRoot(env *Env) *cobra.Command {
 		newAuditCmd(env),
 		newLoginCmd(env),
 		newLeaseCmd(env),
+		newBenchCmd(env),
 	)
 	return root
 }

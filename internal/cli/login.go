@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func newLoginCmd(env *Env) *cobra.Command {
@@ -43,7 +44,7 @@ func newLoginCmd(env *Env) *cobra.Command {
 				if len(args) == 1 && !strings.Contains(args[0], "=") {
 					tok = args[0]
 				} else if len(args) == 0 {
-					tok, err = promptLine(env, "Token (will be hidden if typed on a terminal): ")
+					tok, err = promptSecret(env, "Token (will be hidden if typed on a terminal): ", true)
 					if err != nil {
 						return err
 					}
@@ -67,13 +68,21 @@ func newLoginCmd(env *Env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				for k := range kv {
+					if k != "username" && k != "password" {
+						return usagef("userpass login takes username=NAME and password=PASSWORD, not %q", k)
+					}
+				}
 				user, _ := kv["username"].(string)
 				if user == "" {
 					return usagef("userpass login needs username=NAME")
 				}
+				if user == "." || user == ".." || strings.ContainsAny(user, "/?#%\\") {
+					return usagef("invalid user name %q", user)
+				}
 				pw, _ := kv["password"].(string)
 				if pw == "" {
-					if pw, err = promptLine(env, "Password (will be hidden if typed on a terminal): "); err != nil {
+					if pw, err = promptSecret(env, "Password (will be hidden if typed on a terminal): ", false); err != nil {
 						return err
 					}
 				}
@@ -134,15 +143,33 @@ func newLoginCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-func promptLine(env *Env, prompt string) (string, error) {
+// promptSecret reads a secret: without echo when standard input is a
+// terminal, else the first line of standard input. Only the line ending is
+// removed, unless trim asks for surrounding spaces to go too (tokens; a
+// password may begin or end with a space).
+func promptSecret(env *Env, prompt string, trim bool) (string, error) {
 	fmt.Fprint(env.Stderr, prompt)
-	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
-	fmt.Fprintln(env.Stderr)
-	line = strings.TrimSpace(line)
-	if line == "" {
+	var line string
+	if f, ok := env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
 		if err != nil {
+			return "", fmt.Errorf("read from the terminal: %w", err)
+		}
+		line = string(b)
+	} else {
+		l, err := bufio.NewReader(env.Stdin).ReadString('\n')
+		fmt.Fprintln(env.Stderr)
+		if l == "" && err != nil {
 			return "", errors.New("nothing read from standard input")
 		}
+		line = l
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if trim {
+		line = strings.TrimSpace(line)
+	}
+	if line == "" {
 		return "", usagef("empty input")
 	}
 	return line, nil

@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coffer-dev/coffer/internal/auth/approle"
+	"github.com/coffer-dev/coffer/internal/auth/userpass"
 	"github.com/coffer-dev/coffer/internal/barrier"
 	"github.com/coffer-dev/coffer/internal/config"
 	"github.com/coffer-dev/coffer/internal/core"
@@ -302,6 +304,8 @@ Development mode should NOT be used in production installations!
 	srv := server.New(c, server.Options{
 		MaxRequestSize: cfg.MaxRequestSize,
 		RequestTimeout: cfg.RequestTimeout,
+		LoginRate:      cfg.LoginRateLimit,
+		LoginBurst:     cfg.LoginRateBurst,
 		Logger:         log,
 		Metrics:        ms,
 	})
@@ -360,13 +364,16 @@ func devInit(ctx context.Context, c *core.Core, rootID string) (string, string, 
 // the core.
 func engines() map[string]logical.Factory {
 	return map[string]logical.Factory{
-		"kv":      kv.Factory,
-		"transit": transit.Factory,
+		"kv":       kv.Factory,
+		"transit":  transit.Factory,
 	}
 }
 
 func authMethods() map[string]logical.Factory {
-	return map[string]logical.Factory{}
+	return map[string]logical.Factory{
+		"userpass":   userpass.Factory,
+		"approle":    approle.Factory,
+	}
 }
 
 // devSetup prepares a dev server for first use: KV v2 at secret/, as

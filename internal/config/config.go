@@ -37,6 +37,10 @@ const (
 	DefaultAddress        = "127.0.0.1:8200"
 	DefaultMaxRequestSize = 32 << 20
 	DefaultRequestTimeout = 90 * time.Second
+	// DefaultLoginRateLimit and DefaultLoginRateBurst: 5 login attempts per
+	// second per client address, 20 at once.
+	DefaultLoginRateLimit = 5
+	DefaultLoginRateBurst = 20
 	DefaultStoragePath    = "coffer-data/coffer.db"
 	DefaultClusterName    = "coffer"
 )
@@ -67,6 +71,12 @@ type Server struct {
 	MaxRequestSize int64
 	RequestTimeout time.Duration
 
+	// LoginRateLimit bounds login attempts per client address per second,
+	// with LoginRateBurst allowed at once; a negative rate turns the limit
+	// off (only behind a proxy that limits logins itself, or to benchmark).
+	LoginRateLimit float64
+	LoginRateBurst int
+
 	// AuditDir is the only directory under which file audit devices may be
 	// created through the API.
 	AuditDir    string
@@ -88,6 +98,8 @@ func Defaults() *Server {
 		LogFormat:      "text",
 		MaxRequestSize: DefaultMaxRequestSize,
 		RequestTimeout: DefaultRequestTimeout,
+		LoginRateLimit: DefaultLoginRateLimit,
+		LoginRateBurst: DefaultLoginRateBurst,
 		ClusterName:    DefaultClusterName,
 	}
 }
@@ -133,6 +145,8 @@ type fileConfig struct {
 	MaxRequestSize     *int64         `hcl:"max_request_size,optional"`
 	MaxRequestDuration *string        `hcl:"max_request_duration,optional"`
 	AuditDir           *string        `hcl:"audit_dir,optional"`
+	LoginRateLimit     *float64       `hcl:"login_rate_limit,optional"`
+	LoginRateBurst     *int           `hcl:"login_rate_burst,optional"`
 	ClusterName        *string        `hcl:"cluster_name,optional"`
 }
 
@@ -208,6 +222,12 @@ func ParseFile(name string, src []byte, base *Server) (*Server, error) {
 	}
 	setString(&c.AuditDir, fc.AuditDir)
 	setString(&c.ClusterName, fc.ClusterName)
+	if fc.LoginRateLimit != nil {
+		c.LoginRateLimit = *fc.LoginRateLimit
+	}
+	if fc.LoginRateBurst != nil {
+		c.LoginRateBurst = *fc.LoginRateBurst
+	}
 	return c, nil
 }
 
@@ -260,6 +280,20 @@ func ApplyEnv(c *Server, getenv func(string) string) error {
 		}
 		c.MaxRequestSize = n
 	}
+	if v := getenv("COFFER_LOGIN_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("COFFER_LOGIN_RATE_LIMIT: %q is not a number", v)
+		}
+		c.LoginRateLimit = f
+	}
+	if v := getenv("COFFER_LOGIN_RATE_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("COFFER_LOGIN_RATE_BURST: %q is not an integer", v)
+		}
+		c.LoginRateBurst = n
+	}
 	if v := getenv("COFFER_MAX_REQUEST_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -311,6 +345,12 @@ func (c *Server) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		return bad("max request duration must be positive")
+	}
+	if c.LoginRateLimit == 0 || c.LoginRateLimit != c.LoginRateLimit {
+		return bad("login_rate_limit must be positive (attempts per second), or negative to turn the limit off")
+	}
+	if c.LoginRateLimit > 0 && c.LoginRateBurst < 1 {
+		return bad("login_rate_burst must be at least 1")
 	}
 	if c.Address == "" {
 		return bad("listen address is empty")

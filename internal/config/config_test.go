@@ -28,6 +28,8 @@ func TestParseFileFull(t *testing.T) {
 		LogFormat:      "json",
 		MaxRequestSize: 1 << 20,
 		RequestTimeout: 30 * time.Second,
+		LoginRateLimit: 5,
+		LoginRateBurst: 20,
 		AuditDir:       "/var/log/coffer",
 		ClusterName:    "prod",
 	}
@@ -150,4 +152,31 @@ func FuzzParseFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	c, err := ParseFile("c.hcl", []byte("login_rate_limit = 50\nlogin_rate_burst = 100\n"), Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LoginRateLimit != 50 || c.LoginRateBurst != 100 {
+		t.Fatalf("file: %v/%d", c.LoginRateLimit, c.LoginRateBurst)
+	}
+	env := map[string]string{"COFFER_LOGIN_RATE_LIMIT": "-1"}
+	if err := ApplyEnv(c, func(k string) string { return env[k] }); err != nil || c.LoginRateLimit != -1 {
+		t.Fatalf("env: %v, %v", c.LoginRateLimit, err)
+	}
+	d := Defaults()
+	if d.LoginRateLimit != 5 || d.LoginRateBurst != 20 {
+		t.Fatalf("defaults: %v/%d", d.LoginRateLimit, d.LoginRateBurst)
+	}
+	d.TLSDisable = true
+	d.LoginRateLimit = 0
+	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "login_rate_limit") {
+		t.Fatalf("zero rate: %v", err)
+	}
+	env = map[string]string{"COFFER_LOGIN_RATE_BURST": "many"}
+	if err := ApplyEnv(Defaults(), func(k string) string { return env[k] }); err == nil {
+		t.Fatal("a non-integer burst must be refused")
+	}
 }

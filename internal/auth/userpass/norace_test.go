@@ -1,0 +1,5 @@
+//go:build !race
+
+package userpass
+
+const raceEnabled = false
