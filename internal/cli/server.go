@@ -24,6 +24,7 @@ import (
 	"github.com/coffer-dev/coffer/internal/barrier"
 	"github.com/coffer-dev/coffer/internal/config"
 	"github.com/coffer-dev/coffer/internal/core"
+	"github.com/coffer-dev/coffer/internal/engine/database"
 	"github.com/coffer-dev/coffer/internal/engine/kv"
 	"github.com/coffer-dev/coffer/internal/engine/transit"
 	"github.com/coffer-dev/coffer/internal/logical"
@@ -366,6 +367,7 @@ func engines() map[string]logical.Factory {
 	return map[string]logical.Factory{
 		"kv":       kv.Factory,
 		"transit":  transit.Factory,
+		"database": database.Factory,
 	}
 }
 

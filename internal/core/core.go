@@ -221,6 +221,15 @@ func (c *Core) preSeal() {
 	c.tokens.Reset()
 	c.policies.invalidate()
 	c.unloadAudit()
+	for _, t := range []*mountTable{c.mounts, c.auths} {
+		t.mu.RLock()
+		for _, e := range t.entries {
+			if cl, ok := e.backend.(logical.Cleaner); ok {
+				cl.Cleanup(context.Background())
+			}
+		}
+		t.mu.RUnlock()
+	}
 	c.mounts = newMountTable(mountTablePath, "")
 	c.auths = newMountTable(authTablePath, "auth/")
 }

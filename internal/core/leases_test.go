@@ -120,3 +120,88 @@ func TestLeasesThroughThePipeline(t *testing.T) {
 		t.Fatalf("count = %v, %v", cnt, err)
 	}
 }
+
+// cleanIssuer is an issuer that can fail revocations and records Cleanup.
+type cleanIssuer struct {
+	issuer
+	failRevoke bool
+	cleanups   int
+}
+
+func (e *cleanIssuer) RevokeSecret(ctx context.Context, l *logical.Lease) error {
+	e.mu.Lock()
+	fail := e.failRevoke
+	e.mu.Unlock()
+	if fail {
+		return errors.New("database unreachable")
+	}
+	return e.issuer.RevokeSecret(ctx, l)
+}
+
+func (e *cleanIssuer) Cleanup(context.Context) {
+	e.mu.Lock()
+	e.cleanups++
+	e.mu.Unlock()
+}
+
+// TestUnmountRevokesLeases: unmounting an engine revokes the secrets it
+// issued first; if they cannot be revoked the mount stays, so nothing is
+// orphaned. The engine's Cleanup runs on unmount and on seal.
+func TestUnmountRevokesLeases(t *testing.T) {
+	ctx := context.Background()
+	eng := &cleanIssuer{issuer: issuer{live: map[string]bool{}}}
+	c, err := New(Config{Storage: inmem.New(), Engines: map[string]logical.Factory{
+		"issuer": func(context.Context, *logical.BackendConfig) (logical.Backend, error) { return eng, nil },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Init(ctx, InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SubmitUnsealShare(ctx, res.Keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mount(ctx, false, &MountEntry{Path: "db/", Type: "issuer"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "db/creds/app", ClientToken: res.RootToken, Data: map[string]any{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng.mu.Lock()
+	eng.failRevoke = true
+	eng.mu.Unlock()
+	var bad *logical.InvalidRequestError
+	if err := c.Unmount(ctx, false, "db/"); !errors.As(err, &bad) || !strings.Contains(err.Error(), "could not all be revoked") {
+		t.Fatalf("unmount with unrevocable leases = %v, want a 400", err)
+	}
+	if _, err := c.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "db/creds/app", ClientToken: res.RootToken, Data: map[string]any{}}); err != nil {
+		t.Fatalf("mount gone after a refused unmount: %v", err)
+	}
+	eng.mu.Lock()
+	eng.failRevoke = false
+	eng.mu.Unlock()
+	if err := c.Unmount(ctx, false, "db/"); err != nil {
+		t.Fatalf("unmount: %v", err)
+	}
+	eng.mu.Lock()
+	live, cleanups := len(eng.live), eng.cleanups
+	eng.mu.Unlock()
+	if live != 0 || cleanups != 1 {
+		t.Fatalf("after unmount: %d secrets live, %d cleanups; want 0 and 1", live, cleanups)
+	}
+
+	if err := c.Mount(ctx, false, &MountEntry{Path: "db2/", Type: "issuer"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Seal()
+	eng.mu.Lock()
+	cleanups = eng.cleanups
+	eng.mu.Unlock()
+	if cleanups != 2 {
+		t.Fatalf("cleanups after seal = %d, want 2", cleanups)
+	}
+}

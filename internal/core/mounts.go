@@ -299,6 +299,21 @@ func (c *Core) Unmount(ctx context.Context, auth bool, path string) error {
 		}
 		return nil // Vault: unmounting a missing path succeeds
 	}
+	t.mu.Unlock()
+	// As Vault does, the secrets a mount issued are revoked before it goes:
+	// once the engine is gone nothing could revoke them. If some cannot be
+	// revoked now, the mount stays (and they are retried in the background).
+	if !auth && c.leases != nil {
+		if _, err := c.leases.RevokePrefix(ctx, path, false); err != nil {
+			c.log.Warn("unmount refused: leases not revoked", "path", path, "err", err)
+			return logical.BadRequest("cannot unmount %q: its leases could not all be revoked: %v; unmount again once they are, or revoke them with sys/leases/revoke-force", path, err)
+		}
+	}
+	t.mu.Lock()
+	if cur, ok := t.entries[path]; !ok || cur != e {
+		t.mu.Unlock()
+		return nil // unmounted (or replaced) meanwhile
+	}
 	delete(t.entries, path)
 	if err := t.persistLocked(ctx, c.barrier); err != nil {
 		t.entries[path] = e
@@ -306,6 +321,9 @@ func (c *Core) Unmount(ctx context.Context, auth bool, path string) error {
 		return c.errorInternal("store mount table", err)
 	}
 	t.mu.Unlock()
+	if cl, ok := e.backend.(logical.Cleaner); ok {
+		cl.Cleanup(ctx)
+	}
 	if err := clearPrefix(ctx, c.barrier, prefix+e.UUID+"/"); err != nil {
 		c.log.Error("clear data of unmounted path", "path", t.prefix+path, "err", err)
 	}

@@ -75,3 +75,11 @@ type SecretBackend interface {
 type Rotator interface {
 	RotateDue(ctx context.Context, now time.Time) (int, error)
 }
+
+// Cleaner is implemented by backends that hold resources outside the
+// barrier (connection pools, goroutines). The core calls Cleanup when the
+// mount is removed and before sealing; the backend may be used again after
+// an unseal, so Cleanup releases resources without breaking it.
+type Cleaner interface {
+	Cleanup(ctx context.Context)
+}
