@@ -165,6 +165,7 @@ func newRoot(env *Env) *cobra.Command {
 		newLoginCmd(env),
 		newLeaseCmd(env),
 		newBenchCmd(env),
+		newKMSPluginCmd(env),
 	)
 	return root
 }

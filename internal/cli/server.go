@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-dev/coffer/internal/auth/approle"
+	kubeauth "github.com/coffer-dev/coffer/internal/auth/kubernetes"
 	"github.com/coffer-dev/coffer/internal/auth/userpass"
 	"github.com/coffer-dev/coffer/internal/barrier"
 	"github.com/coffer-dev/coffer/internal/config"
@@ -373,6 +374,7 @@ func engines() map[string]logical.Factory {
 
 func authMethods() map[string]logical.Factory {
 	return map[string]logical.Factory{
+		"kubernetes": kubeauth.Factory,
 		"userpass":   userpass.Factory,
 		"approle":    approle.Factory,
 	}
