@@ -13,6 +13,9 @@ import (
 	"golang.org/x/term"
 )
 
+// serviceAccountTokenPath is where a pod finds its service account token.
+const serviceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
 func newLoginCmd(env *Env) *cobra.Command {
 	var cf clientFlags
 	var method, mount, field string
@@ -26,6 +29,7 @@ func newLoginCmd(env *Env) *cobra.Command {
   coffer login TOKEN                          check a token and store it
   coffer login -method=userpass username=alice  (password read from stdin)
   coffer login -method=approle role_id=... secret_id=...
+  coffer login -method=kubernetes role=app   (in a pod: the service account token)
 
 -path chooses the auth mount when it is not at the method's name.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -108,8 +112,36 @@ func newLoginCmd(env *Env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+			case "kubernetes":
+				kv, err := parseKVArgs(env, args)
+				if err != nil {
+					return err
+				}
+				role, _ := kv["role"].(string)
+				if role == "" {
+					return usagef("kubernetes login needs role=NAME (and jwt=@FILE, default %s)", serviceAccountTokenPath)
+				}
+				for k := range kv {
+					if k != "role" && k != "jwt" {
+						return usagef("kubernetes login takes role=NAME and jwt=TOKEN|@FILE, not %q", k)
+					}
+				}
+				if kv["jwt"] == nil {
+					raw, err := os.ReadFile(serviceAccountTokenPath)
+					if err != nil {
+						return fmt.Errorf("read the service account token (give jwt=@FILE outside a pod): %w", err)
+					}
+					kv["jwt"] = strings.TrimSpace(string(raw))
+				}
+				if mount == "" {
+					mount = "kubernetes"
+				}
+				resp, err = c.Do(cmd.Context(), http.MethodPost, "auth/"+strings.Trim(mount, "/")+"/login", kv)
+				if err != nil {
+					return err
+				}
 			default:
-				return usagef("unknown -method %q (want token, userpass or approle)", method)
+				return usagef("unknown -method %q (want token, userpass, approle or kubernetes)", method)
 			}
 			a, _ := resp.Body["auth"].(map[string]any)
 			tok, _ := a["client_token"].(string)
@@ -136,7 +168,7 @@ func newLoginCmd(env *Env) *cobra.Command {
 	}
 	addClientFlags(cmd, &cf)
 	fl := cmd.Flags()
-	fl.StringVar(&method, "method", "token", "token, userpass or approle")
+	fl.StringVar(&method, "method", "token", "token, userpass, approle or kubernetes")
 	fl.StringVar(&mount, "path", "", "auth mount path (default: the method name)")
 	fl.BoolVar(&noStore, "no-store", false, "do not store the token")
 	fl.StringVar(&field, "field", "", "print only this field (e.g. token)")
