@@ -1,7 +1,9 @@
 package loadgen
 
 import (
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -82,6 +84,30 @@ func TestQuantilesSkewed(t *testing.T) {
 	var empty Histogram
 	if empty.Quantile(0.5) != 0 || empty.Mean() != 0 {
 		t.Fatal("empty histogram must report zeros")
+	}
+}
+
+// TestQuantilesExponential compares the histogram with exact quantiles of
+// sorted samples from a long-tailed distribution (exponential, mean 2ms),
+// the shape latencies under load take.
+func TestQuantilesExponential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	samples := make([]time.Duration, 200_000)
+	var h Histogram
+	for i := range samples {
+		samples[i] = time.Duration(rng.ExpFloat64() * float64(2*time.Millisecond))
+		h.Record(samples[i])
+	}
+	slices.Sort(samples)
+	for _, q := range []float64{0.5, 0.9, 0.95, 0.99, 0.999} {
+		want := samples[int(math.Ceil(q*float64(len(samples))))-1]
+		got := h.Quantile(q)
+		if rel := math.Abs(float64(got-want)) / float64(want); rel > 1.0/64 {
+			t.Errorf("Quantile(%v) = %v, want %v within 1.6%% (off by %.2f%%)", q, got, want, 100*rel)
+		}
+	}
+	if h.Max() != samples[len(samples)-1] {
+		t.Errorf("Max() = %v, want %v exactly", h.Max(), samples[len(samples)-1])
 	}
 }
 

@@ -13,11 +13,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -53,8 +55,15 @@ type Config struct {
 	Mount string
 	// Keep leaves scratch mounts and data in place.
 	Keep bool
-	// Progress, when set, receives a status line about once per second.
-	Progress io.Writer
+	// NoPopulate makes kv-read and kv-mixed use the keys already in Mount
+	// (key-0 … key-<Keys-1>, from an earlier run with Keep) instead of
+	// writing them first.
+	NoPopulate bool
+	// Progress, when set, receives a status line about once per second:
+	// one line each, or, with ProgressInPlace (for a terminal), one line
+	// rewritten in place and erased at the end.
+	Progress        io.Writer
+	ProgressInPlace bool
 }
 
 // Latency is in milliseconds.
@@ -84,18 +93,26 @@ type Result struct {
 // Scenarios lists the scenario names in their usual order.
 var Scenarios = []string{"health", "kv-read", "kv-write", "kv-mixed", "transit-encrypt", "login-userpass"}
 
-// NewTransport returns an HTTP transport tuned for workers concurrent
-// keep-alive connections, based on base (may be nil).
-func NewTransport(base *http.Transport, workers int) *http.Transport {
-	var tr *http.Transport
-	if base != nil {
-		tr = base.Clone()
-	} else {
-		tr = http.DefaultTransport.(*http.Transport).Clone()
+// NewTransport returns an HTTP/1.1 transport for workers concurrent
+// keep-alive connections to one server, one per worker (rather than every
+// worker multiplexed on one HTTP/2 connection), verifying TLS with tlsConf
+// (may be nil).
+func NewTransport(tlsConf *tls.Config, workers int) *http.Transport {
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        workers * 2,
+		MaxIdleConnsPerHost: workers * 2,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	tr.MaxIdleConns = workers * 2
-	tr.MaxIdleConnsPerHost = workers * 2
-	tr.ForceAttemptHTTP2 = false
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetHTTP1(true)
+	if tlsConf != nil {
+		tc := tlsConf.Clone()
+		tc.NextProtos = nil // a transport that has been used may have added h2
+		tr.TLSClientConfig = tc
+	}
 	return tr
 }
 
@@ -115,28 +132,16 @@ func (e *APIError) Error() string {
 }
 
 type client struct {
-	addr  string
-	token string
+	addr string
+	// token is the X-Vault-Token header's value, shared by every request
+	// (never modified) so that setting it allocates nothing.
+	token []string
 	hc    *http.Client
 }
 
-// call sends one request; the body is drained and, on errors, decoded.
+// call sends one setup request and returns the whole answer.
 func (c *client) call(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.addr+"/v1/"+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("X-Vault-Token", c.token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -147,6 +152,59 @@ func (c *client) call(ctx context.Context, method, path string, body []byte) (in
 	}
 	return resp.StatusCode, raw, nil
 }
+
+// do sends one measured request. A success's body is drained without being
+// kept (io.Discard reads through a pooled buffer: no allocation per
+// request); a refusal's body, up to 64 KiB, is kept in w.errBody with the
+// request, so that the probe can show the server's message.
+func (c *client) do(ctx context.Context, w *worker, method, path string, body []byte) (int, error) {
+	return c.exchange(ctx, w, method, path, body, false)
+}
+
+// doKeep is do for the scenarios that need the answer: a success's body is
+// read into w.body, which is reused between requests.
+func (c *client) doKeep(ctx context.Context, w *worker, method, path string, body []byte) (int, error) {
+	return c.exchange(ctx, w, method, path, body, true)
+}
+
+func (c *client) exchange(ctx context.Context, w *worker, method, path string, body []byte, keep bool) (int, error) {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 400:
+		w.errMethod, w.errPath = method, path
+		w.errBody, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	case keep:
+		w.body.Reset()
+		_, err = w.body.ReadFrom(io.LimitReader(resp.Body, 8<<20))
+	default:
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
+	return resp.StatusCode, err
+}
+
+func (c *client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+"/v1/"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != nil {
+		req.Header["X-Vault-Token"] = c.token
+	}
+	if body != nil {
+		req.Header["Content-Type"] = jsonContentType
+	}
+	return c.hc.Do(req)
+}
+
+var jsonContentType = []string{"application/json"}
 
 // must sends a setup request and turns a refusal into an *APIError.
 func (c *client) must(ctx context.Context, method, path string, body any) (map[string]any, error) {
@@ -161,18 +219,27 @@ func (c *client) must(ctx context.Context, method, path string, body any) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("%s /v1/%s: %w", method, path, err)
 	}
-	var m map[string]any
-	_ = json.Unmarshal(out, &m)
 	if status >= 400 {
-		ae := &APIError{Method: method, Path: path, Status: status}
-		if errs, ok := m["errors"].([]any); ok {
-			for _, e := range errs {
-				ae.Errors = append(ae.Errors, fmt.Sprint(e))
-			}
-		}
-		return nil, ae
+		return nil, newAPIError(method, path, status, out)
 	}
+	var m map[string]any
+	_ = json.Unmarshal(out, &m) // 204 and non-JSON successes have no body to use
 	return m, nil
+}
+
+// newAPIError decodes the {"errors": [...]} body every Vault-compatible
+// server sends with a refusal.
+func newAPIError(method, path string, status int, body []byte) *APIError {
+	ae := &APIError{Method: method, Path: path, Status: status}
+	var m struct {
+		Errors []any `json:"errors"`
+	}
+	if json.Unmarshal(body, &m) == nil {
+		for _, e := range m.Errors {
+			ae.Errors = append(ae.Errors, fmt.Sprint(e))
+		}
+	}
+	return ae
 }
 
 // Run runs one scenario and returns its figures. Setup failures (a
@@ -195,34 +262,27 @@ func Run(ctx context.Context, cfg Config, scenario string) (*Result, error) {
 	if tr == nil {
 		tr = NewTransport(nil, cfg.Workers)
 	}
-	c := &client{addr: strings.TrimSuffix(cfg.Addr, "/"), token: cfg.Token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	c := &client{addr: strings.TrimSuffix(cfg.Addr, "/"), hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	if cfg.Token != "" {
+		c.token = []string{cfg.Token}
+	}
 	sc, err := newScenario(scenario, &cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := sc.setup(ctx, c); err != nil {
-		cleanup(c, sc, cfg.Keep)
+		cleanup(c, sc, &cfg, scenario)
 		return nil, fmt.Errorf("%s: setup: %w", scenario, err)
 	}
-	defer cleanup(c, sc, cfg.Keep)
+	defer cleanup(c, sc, &cfg, scenario)
 
 	// One probe request: a server that refuses the operation fails the run
 	// now, with its own message, instead of producing a page of errors.
 	w := newWorker(0)
-	if status, body, err := sc.op(ctx, c, w); err != nil || status >= 400 {
-		if err != nil {
-			return nil, fmt.Errorf("%s: first request: %w", scenario, err)
-		}
-		ae := &APIError{Method: "request", Path: sc.describe(), Status: status}
-		var m map[string]any
-		if json.Unmarshal(body, &m) == nil {
-			if errs, ok := m["errors"].([]any); ok {
-				for _, e := range errs {
-					ae.Errors = append(ae.Errors, fmt.Sprint(e))
-				}
-			}
-		}
-		return nil, fmt.Errorf("%s: first request: %w", scenario, ae)
+	if status, err := sc.op(ctx, c, w); err != nil {
+		return nil, fmt.Errorf("%s: first request: %w", scenario, err)
+	} else if status >= 400 {
+		return nil, fmt.Errorf("%s: first request: %w", scenario, newAPIError(w.errMethod, w.errPath, status, w.errBody))
 	}
 
 	if cfg.Warmup > 0 {
@@ -233,22 +293,33 @@ func Run(ctx context.Context, cfg Config, scenario string) (*Result, error) {
 	return measure(ctx, cfg, c, sc, scenario), nil
 }
 
-func cleanup(c *client, sc scenario, keep bool) {
-	if keep {
+// cleanup runs the scenario's teardown, even after an interrupt, with
+// time enough for a server to remove a mount holding many keys. What it
+// could not remove is reported on the progress writer.
+func cleanup(c *client, sc scenario, cfg *Config, name string) {
+	if cfg.Keep {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sc.teardown(ctx, c)
+	cc := *c
+	hc := *c.hc
+	hc.Timeout = 5 * time.Minute
+	cc.hc = &hc
+	if err := sc.teardown(ctx, &cc); err != nil && cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "warning: %s: clean-up incomplete: %v\n", name, err)
+	}
 }
 
 type worker struct {
-	hist   Histogram
-	errs   map[int]int64
-	rng    uint64
-	n      int64
-	buf    []byte
-	issued int64
+	hist Histogram
+	errs map[int]int64
+	rng  uint64
+	// body is the last answer read by doKeep.
+	body bytes.Buffer
+	// The last refusal this worker received: request and answer body.
+	errMethod, errPath string
+	errBody            []byte
 }
 
 func newWorker(i int) *worker {
@@ -275,34 +346,33 @@ func (w *worker) next() uint64 {
 func (w *worker) intn(n int) int { return int(w.next() % uint64(n)) }
 
 func measure(ctx context.Context, cfg Config, c *client, sc scenario, name string) *Result {
-	runCtx := ctx
-	var cancel context.CancelFunc
-	if cfg.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
-	} else {
-		runCtx, cancel = context.WithCancel(ctx)
-	}
-	defer cancel()
-
 	var issued, done, failed atomic.Int64
 	workers := make([]*worker, cfg.Workers)
 	var wg sync.WaitGroup
 	start := time.Now()
+	// At the deadline workers stop sending, and the requests in flight
+	// finish (and count): cancelling them would make the server log
+	// failures that are the client's doing. Only an interrupt (ctx) cuts
+	// requests off.
+	deadline := start.Add(cfg.Duration)
 	for i := range workers {
 		w := newWorker(i + 1)
 		workers[i] = w
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for runCtx.Err() == nil {
+			for ctx.Err() == nil {
 				if cfg.Requests > 0 && issued.Add(1) > cfg.Requests {
 					return
 				}
 				t0 := time.Now()
-				status, _, err := sc.op(runCtx, c, w)
+				if cfg.Duration > 0 && !t0.Before(deadline) {
+					return
+				}
+				status, err := sc.op(ctx, c, w)
 				lat := time.Since(t0)
-				if err != nil && runCtx.Err() != nil {
-					return // cut off by the deadline: not a server error
+				if err != nil && ctx.Err() != nil {
+					return // cut off by an interrupt: not a server error
 				}
 				w.hist.Record(lat)
 				done.Add(1)
@@ -327,16 +397,23 @@ func measure(ctx context.Context, cfg Config, c *client, sc scenario, name strin
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		last, lastT := int64(0), start
+		prefix, suffix := "", "\n"
+		if cfg.ProgressInPlace {
+			prefix, suffix = "\r\033[K", ""
+		}
 		for {
 			select {
 			case <-stopProgress:
-				fmt.Fprintf(cfg.Progress, "\r\033[K")
+				if cfg.ProgressInPlace {
+					fmt.Fprint(cfg.Progress, prefix)
+				}
 				return
 			case now := <-t.C:
 				n := done.Load()
 				rate := float64(n-last) / now.Sub(lastT).Seconds()
 				last, lastT = n, now
-				fmt.Fprintf(cfg.Progress, "\r\033[K%s: %d requests, %.0f/s, %d errors, %s", name, n, rate, failed.Load(), now.Sub(start).Truncate(time.Second))
+				fmt.Fprintf(cfg.Progress, "%s%s: %s, %d requests, %.0f/s, %d errors%s",
+					prefix, name, now.Sub(start).Round(time.Second), n, rate, failed.Load(), suffix)
 			}
 		}
 	}()

@@ -9,15 +9,19 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 type scenario interface {
 	setup(ctx context.Context, c *client) error
-	// op sends one request; the body is returned for the first probe.
-	op(ctx context.Context, c *client, w *worker) (int, []byte, error)
-	teardown(ctx context.Context, c *client)
-	describe() string
+	// op sends one measured request (with client.do) and returns its
+	// status.
+	op(ctx context.Context, c *client, w *worker) (int, error)
+	// teardown removes what setup made; an error means something was
+	// left behind.
+	teardown(ctx context.Context, c *client) error
 }
 
 func newScenario(name string, cfg *Config) (scenario, error) {
@@ -44,11 +48,10 @@ func newScenario(name string, cfg *Config) (scenario, error) {
 // healthScenario is the baseline: the bare HTTP round trip of the server.
 type healthScenario struct{}
 
-func (healthScenario) setup(context.Context, *client) error { return nil }
-func (healthScenario) teardown(context.Context, *client)    {}
-func (healthScenario) describe() string                     { return "sys/health" }
-func (healthScenario) op(ctx context.Context, c *client, _ *worker) (int, []byte, error) {
-	return c.call(ctx, http.MethodGet, "sys/health", nil)
+func (healthScenario) setup(context.Context, *client) error    { return nil }
+func (healthScenario) teardown(context.Context, *client) error { return nil }
+func (healthScenario) op(ctx context.Context, c *client, w *worker) (int, error) {
+	return c.do(ctx, w, http.MethodGet, "sys/health", nil)
 }
 
 // randomText is n bytes of URL-safe base64 text (a JSON string without
@@ -59,16 +62,31 @@ func randomText(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }
 
-// mountKV creates a KV v2 mount at path, or reports that one exists.
+// mountKV creates a KV v2 mount at path. When the server refuses because
+// the path is taken (Vault answers 400), an existing KV v2 mount there is
+// used as it is and left in place; anything else there is an error.
 func mountKV(ctx context.Context, c *client, path string) (created bool, err error) {
 	_, err = c.must(ctx, http.MethodPost, "sys/mounts/"+path, map[string]any{
 		"type": "kv", "options": map[string]string{"version": "2"}, "description": "coffer bench scratch mount",
 	})
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-		return false, nil // already mounted: use it, leave it in place
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		return err == nil, err
 	}
-	return err == nil, err
+	mounts, lerr := c.must(ctx, http.MethodGet, "sys/mounts", nil)
+	if lerr != nil {
+		return false, err
+	}
+	data, _ := mounts["data"].(map[string]any)
+	m, _ := data[path+"/"].(map[string]any)
+	if m == nil {
+		return false, err
+	}
+	opts, _ := m["options"].(map[string]any)
+	if m["type"] != "kv" || opts["version"] != "2" {
+		return false, fmt.Errorf("mount %s/ is not a KV version 2 mount (type %v, options %v)", path, m["type"], opts)
+	}
+	return false, nil
 }
 
 type kvScenario struct {
@@ -80,10 +98,8 @@ type kvScenario struct {
 	body      []byte
 }
 
-func (s *kvScenario) describe() string { return s.mount + "/data/..." }
-
 func (s *kvScenario) setup(ctx context.Context, c *client) error {
-	s.mount = s.cfg.Mount
+	s.mount = strings.Trim(s.cfg.Mount, "/")
 	if s.mount == "" {
 		s.mount = randomName("bench-kv-")
 	}
@@ -101,57 +117,61 @@ func (s *kvScenario) setup(ctx context.Context, c *client) error {
 	for i := range s.paths {
 		s.paths[i] = s.mount + "/data/key-" + strconv.Itoa(i)
 	}
-	if s.readRatio == 0 {
+	if s.readRatio == 0 || s.cfg.NoPopulate {
 		return nil
 	}
-	// Write every key once so reads find data, with a few parallel writers.
+	// Write every key once so reads find data, with parallel writers; the
+	// first failure stops them.
+	if s.cfg.Progress != nil {
+		fmt.Fprintf(s.cfg.Progress, "writing %d keys of %d bytes to %s/...\n", len(s.paths), s.cfg.ValueSize, s.mount)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	par := min(16, s.cfg.Workers, len(s.paths))
 	next := make(chan string)
-	for range par {
+	for range min(32, s.cfg.Workers, len(s.paths)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for p := range next {
 				status, raw, err := c.call(ctx, http.MethodPost, p, s.body)
 				if err == nil && status >= 400 {
-					err = fmt.Errorf("write %s: status %d: %s", p, status, raw)
+					err = newAPIError(http.MethodPost, p, status, raw)
 				}
 				if err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
+					cancel(err)
 				}
 			}
 		}()
 	}
 	for _, p := range s.paths {
+		if ctx.Err() != nil {
+			break
+		}
 		next <- p
 	}
 	close(next)
 	wg.Wait()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("populate %d keys: %w", len(s.paths), err)
-	default:
-		return nil
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("write %d keys: %w", len(s.paths), err)
 	}
+	return nil
 }
 
-func (s *kvScenario) op(ctx context.Context, c *client, w *worker) (int, []byte, error) {
+func (s *kvScenario) op(ctx context.Context, c *client, w *worker) (int, error) {
 	p := s.paths[w.intn(len(s.paths))]
 	if s.readRatio >= 1 || (s.readRatio > 0 && float64(w.next()>>11)/(1<<53) < s.readRatio) {
-		return c.call(ctx, http.MethodGet, p, nil)
+		return c.do(ctx, w, http.MethodGet, p, nil)
 	}
-	return c.call(ctx, http.MethodPost, p, s.body)
+	return c.do(ctx, w, http.MethodPost, p, s.body)
 }
 
-func (s *kvScenario) teardown(ctx context.Context, c *client) {
-	if s.created {
-		_, _ = c.must(ctx, http.MethodDelete, "sys/mounts/"+s.mount, nil)
+func (s *kvScenario) teardown(ctx context.Context, c *client) error {
+	if !s.created {
+		return nil
 	}
+	_, err := c.must(ctx, http.MethodDelete, "sys/mounts/"+s.mount, nil)
+	return err
 }
 
 type transitScenario struct {
@@ -160,11 +180,9 @@ type transitScenario struct {
 	body  []byte
 }
 
-func (s *transitScenario) describe() string { return s.mount + "/encrypt/bench" }
-
 func (s *transitScenario) setup(ctx context.Context, c *client) error {
 	s.mount = randomName("bench-transit-")
-	if _, err := c.must(ctx, http.MethodPost, "sys/mounts/"+s.mount, map[string]any{"type": "transit"}); err != nil {
+	if _, err := c.must(ctx, http.MethodPost, "sys/mounts/"+s.mount, map[string]any{"type": "transit", "description": "coffer bench scratch mount"}); err != nil {
 		s.mount = ""
 		return err
 	}
@@ -178,29 +196,35 @@ func (s *transitScenario) setup(ctx context.Context, c *client) error {
 	return err
 }
 
-func (s *transitScenario) op(ctx context.Context, c *client, _ *worker) (int, []byte, error) {
-	return c.call(ctx, http.MethodPost, s.mount+"/encrypt/bench", s.body)
+func (s *transitScenario) op(ctx context.Context, c *client, w *worker) (int, error) {
+	return c.do(ctx, w, http.MethodPost, s.mount+"/encrypt/bench", s.body)
 }
 
-func (s *transitScenario) teardown(ctx context.Context, c *client) {
-	if s.mount != "" {
-		_, _ = c.must(ctx, http.MethodDelete, "sys/mounts/"+s.mount, nil)
+func (s *transitScenario) teardown(ctx context.Context, c *client) error {
+	if s.mount == "" {
+		return nil
 	}
+	_, err := c.must(ctx, http.MethodDelete, "sys/mounts/"+s.mount, nil)
+	return err
 }
 
-// loginScenario logs one userpass user in again and again. Each login
-// issues a token with a 1-minute TTL, so the tokens expire by themselves;
-// disabling the scratch auth mount afterwards removes the user.
+// loginScenario logs one userpass user in again and again. Every login
+// issues a token (a durable write on the server); their accessors are kept
+// and the tokens revoked in teardown, after the measurement, so that they
+// neither pile up nor expire during a later scenario. Each also has a
+// 1-minute TTL in case the run is cut short or -keep is given. Disabling the
+// scratch auth mount afterwards removes the user.
 type loginScenario struct {
 	path string
 	body []byte
-}
 
-func (s *loginScenario) describe() string { return "auth/" + s.path + "/login/bench" }
+	mu        sync.Mutex
+	accessors []string
+}
 
 func (s *loginScenario) setup(ctx context.Context, c *client) error {
 	s.path = randomName("bench-userpass-")
-	if _, err := c.must(ctx, http.MethodPost, "sys/auth/"+s.path, map[string]any{"type": "userpass"}); err != nil {
+	if _, err := c.must(ctx, http.MethodPost, "sys/auth/"+s.path, map[string]any{"type": "userpass", "description": "coffer bench scratch mount"}); err != nil {
 		s.path = ""
 		return err
 	}
@@ -215,12 +239,54 @@ func (s *loginScenario) setup(ctx context.Context, c *client) error {
 	return err
 }
 
-func (s *loginScenario) op(ctx context.Context, c *client, _ *worker) (int, []byte, error) {
-	return c.call(ctx, http.MethodPost, "auth/"+s.path+"/login/bench", s.body)
+func (s *loginScenario) op(ctx context.Context, c *client, w *worker) (int, error) {
+	status, err := c.doKeep(ctx, w, http.MethodPost, "auth/"+s.path+"/login/bench", s.body)
+	if err != nil || status >= 400 {
+		return status, err
+	}
+	var out struct {
+		Auth struct {
+			Accessor string `json:"accessor"`
+		} `json:"auth"`
+	}
+	if json.Unmarshal(w.body.Bytes(), &out) == nil && out.Auth.Accessor != "" {
+		s.mu.Lock()
+		s.accessors = append(s.accessors, out.Auth.Accessor)
+		s.mu.Unlock()
+	}
+	return status, nil
 }
 
-func (s *loginScenario) teardown(ctx context.Context, c *client) {
-	if s.path != "" {
-		_, _ = c.must(ctx, http.MethodDelete, "sys/auth/"+s.path, nil)
+func (s *loginScenario) teardown(ctx context.Context, c *client) error {
+	if s.path == "" {
+		return nil
 	}
+	s.mu.Lock()
+	accessors := s.accessors
+	s.accessors = nil
+	s.mu.Unlock()
+	next := make(chan string)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range min(16, len(accessors)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range next {
+				if _, err := c.must(ctx, http.MethodPost, "auth/token/revoke-accessor", map[string]string{"accessor": a}); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for _, a := range accessors {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	_, err := c.must(ctx, http.MethodDelete, "sys/auth/"+s.path, nil)
+	if n := failed.Load(); n > 0 {
+		err = errors.Join(err, fmt.Errorf("%d of %d login tokens not revoked (they expire within a minute)", n, len(accessors)))
+	}
+	return err
 }
