@@ -166,6 +166,9 @@ func newRoot(env *Env) *cobra.Command {
 		newLeaseCmd(env),
 		newBenchCmd(env),
 		newKMSPluginCmd(env),
+		newControllerCmd(env),
+		newSealCmd(env),
+		newFileCmd(env),
 	)
 	return root
 }
