@@ -14,6 +14,7 @@ import (
 
 	"github.com/coffer-dev/coffer/internal/controller"
 	"github.com/coffer-dev/coffer/internal/controller/sealedsecret"
+	"github.com/coffer-dev/coffer/internal/kmsplugin"
 )
 
 // controllerComponent is one reconciler `coffer controller` can run. Each
@@ -25,7 +26,9 @@ type controllerComponent struct {
 	// flags adds the component's flags; setup runs after parsing, only if
 	// the component is enabled with --controllers.
 	flags func(fs *pflag.FlagSet)
-	setup func(ctx context.Context, mgr manager.Manager, c *controllerRun) error
+	// validate (optional) checks the flags before anything starts.
+	validate func(c *controllerRun) error
+	setup    func(ctx context.Context, mgr manager.Manager, c *controllerRun) error
 }
 
 // controllerRun is what components see of the resolved command line.
@@ -33,6 +36,10 @@ type controllerRun struct {
 	env       *Env
 	log       *slog.Logger
 	namespace string
+	// cofferAddr and cofferCA: --coffer-addr (default $COFFER_ADDR, then
+	// $VAULT_ADDR; may be empty) and --coffer-ca-cert.
+	cofferAddr string
+	cofferCA   string
 }
 
 func controllerComponents() []*controllerComponent {
@@ -57,6 +64,8 @@ type controllerFlags struct {
 	burst           int
 	logLevel        string
 	logFormat       string
+	cofferAddr      string
+	cofferCA        string
 }
 
 func newControllerCmd(env *Env) *cobra.Command {
@@ -99,6 +108,8 @@ See docs/sealed-secrets.md.`,
 	fl.IntVar(&f.burst, "kube-api-burst", def.Burst, "request burst to the API server")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
+	fl.StringVar(&f.cofferAddr, "coffer-addr", "", "Coffer address, for secret sync and wrapped sealing keys (default $COFFER_ADDR, then $VAULT_ADDR)")
+	fl.StringVar(&f.cofferCA, "coffer-ca-cert", "", "PEM CA file for Coffer's TLS certificate")
 	for _, c := range components {
 		c.flags(fl)
 	}
@@ -129,6 +140,19 @@ func runController(ctx context.Context, env *Env, f *controllerFlags, components
 	if len(enabled) == 0 {
 		return usagef("--controllers enables nothing")
 	}
+	run := &controllerRun{env: env, log: log, namespace: f.namespace, cofferAddr: f.cofferAddr, cofferCA: f.cofferCA}
+	for _, k := range []string{"COFFER_ADDR", "VAULT_ADDR"} {
+		if run.cofferAddr == "" {
+			run.cofferAddr = env.Getenv(k)
+		}
+	}
+	for _, c := range enabled {
+		if c.validate != nil {
+			if err := c.validate(run); err != nil {
+				return err
+			}
+		}
+	}
 	cfg := controller.Config{
 		Kubeconfig:       f.kubeconfig,
 		Context:          f.kubeContext,
@@ -146,7 +170,6 @@ func runController(ctx context.Context, env *Env, f *controllerFlags, components
 	if err != nil {
 		return err
 	}
-	run := &controllerRun{env: env, log: log, namespace: f.namespace}
 	for _, c := range enabled {
 		if err := c.setup(ctx, mgr, run); err != nil {
 			return err
@@ -165,6 +188,17 @@ type sealedSecretsFlags struct {
 	cutoff    string
 	keyLabels string
 	keyAnnots string
+	wrap      keyWrapFlags
+	wrapper   *kmsplugin.Transit // built by validate from wrap
+}
+
+// keyWrapFlags select the Coffer transit key that wraps the sealing keys,
+// and how the controller logs in to Coffer to use it.
+type keyWrapFlags struct {
+	key, mount               string
+	kubeRole, kubeMount, jwt string
+	tokenFile                string
+	migrate                  bool
 }
 
 func sealedSecretsComponent() *controllerComponent {
@@ -190,6 +224,19 @@ func sealedSecretsComponent() *controllerComponent {
 			fl.StringVar(&o.ListenAddr, "listen-addr", o.ListenAddr, `sealed secrets: HTTP API address (/v1/cert.pem, /v1/verify, /v1/rotate; "0" disables)`)
 			fl.DurationVar(&o.ResyncPeriod, "sealed-secrets-resync-period", o.ResyncPeriod, "sealed secrets: re-check each SealedSecret this often (recreates deleted Secrets; 0 disables)")
 			fl.IntVar(&o.MaxConcurrentReconciles, "sealed-secrets-workers", o.MaxConcurrentReconciles, "sealed secrets: parallel reconciles")
+			w := &f.wrap
+			fl.StringVar(&w.key, "key-wrap-transit-key", "", "sealed secrets: keep private keys wrapped by this Coffer transit key instead of plain Secrets (needs --coffer-addr)")
+			fl.StringVar(&w.mount, "key-wrap-transit-mount", "transit", "sealed secrets: mount path of the wrapping transit engine")
+			fl.StringVar(&w.kubeRole, "key-wrap-kubernetes-role", "", "sealed secrets: log in to Coffer with this kubernetes auth role (the controller's service account)")
+			fl.StringVar(&w.kubeMount, "key-wrap-kubernetes-mount", "kubernetes", "sealed secrets: mount path of Coffer's kubernetes auth method")
+			fl.StringVar(&w.jwt, "key-wrap-jwt-file", kmsplugin.DefaultServiceAccountTokenFile, "sealed secrets: service account token file for the kubernetes login")
+			fl.StringVar(&w.tokenFile, "key-wrap-token-file", "", "sealed secrets: log in to Coffer with the token in this file instead")
+			fl.BoolVar(&w.migrate, "key-wrap-migrate", false, "sealed secrets: wrap existing plain key Secrets and delete the plain ones (needs delete on Secrets in --namespace)")
+		},
+		validate: func(c *controllerRun) error {
+			var err error
+			f.wrapper, err = f.wrap.wrapper(c)
+			return err
 		},
 		setup: func(ctx context.Context, mgr manager.Manager, c *controllerRun) error {
 			o := f.opts
@@ -215,10 +262,58 @@ func sealedSecretsComponent() *controllerComponent {
 			if o.KeyRenewPeriod < 0 || o.ResyncPeriod < 0 {
 				return usagef("--key-renew-period and --sealed-secrets-resync-period cannot be negative")
 			}
+			if f.wrapper != nil {
+				t := f.wrapper
+				if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+					t.Run(ctx) // token renewal and key polling
+					return nil
+				})); err != nil {
+					return err
+				}
+				o.KeyWrapper = t
+			}
+			o.MigratePlainKeys = f.wrap.migrate
 			_, err = sealedsecret.Setup(mgr, o)
 			return err
 		},
 	}
+}
+
+// wrapper builds the transit key wrapper the flags describe (nil when
+// --key-wrap-transit-key is not set). It does not contact Coffer.
+func (w *keyWrapFlags) wrapper(c *controllerRun) (*kmsplugin.Transit, error) {
+	if w.key == "" {
+		if w.migrate || w.kubeRole != "" || w.tokenFile != "" {
+			return nil, usagef("--key-wrap-migrate, --key-wrap-kubernetes-role and --key-wrap-token-file need --key-wrap-transit-key")
+		}
+		return nil, nil
+	}
+	if c.cofferAddr == "" {
+		return nil, usagef("--key-wrap-transit-key needs --coffer-addr (or $COFFER_ADDR)")
+	}
+	cfg := kmsplugin.TransitConfig{
+		Address: c.cofferAddr,
+		CACert:  c.cofferCA,
+		Mount:   w.mount,
+		Key:     w.key,
+		Timeout: 10 * time.Second,
+		Logger:  c.log.With("component", "key-wrap"),
+	}
+	switch {
+	case w.kubeRole != "" && w.tokenFile != "":
+		return nil, usagef("give --key-wrap-kubernetes-role or --key-wrap-token-file, not both")
+	case w.kubeRole != "":
+		cfg.Kubernetes = &kmsplugin.KubernetesLogin{Mount: w.kubeMount, Role: w.kubeRole, JWTFile: w.jwt}
+	case w.tokenFile != "":
+		cfg.TokenFile = w.tokenFile
+	default:
+		return nil, usagef("--key-wrap-transit-key needs --key-wrap-kubernetes-role or --key-wrap-token-file")
+	}
+	t, err := kmsplugin.NewTransit(cfg)
+	if err != nil {
+		return nil, usagef("--key-wrap-transit-key: %v", err)
+	}
+	return t, nil
 }
 
 // parseKeyValues reads "k=v,k2=v2" (Bitnami's --privatekey-labels form).

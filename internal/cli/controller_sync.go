@@ -17,29 +17,22 @@ import (
 // works on clusters without the coffer.dev CRDs.
 func secretSyncComponent() *controllerComponent {
 	var o secretsync.Options
-	var caFile string
 	return &controllerComponent{
 		name:  "secretsync",
 		usage: "coffer.dev/v1alpha1 SecretSync/ClusterSecretSync -> Secrets from Coffer (needs --coffer-addr)",
 		flags: func(fl *pflag.FlagSet) {
-			fl.StringVar(&o.CofferAddress, "coffer-addr", "", "secret sync: Coffer address (default $COFFER_ADDR, then $VAULT_ADDR)")
-			fl.StringVar(&caFile, "coffer-ca-cert", "", "secret sync: PEM CA file for Coffer's TLS certificate")
 			fl.StringSliceVar(&o.AllowedAddresses, "secretsync-allowed-address", nil, "secret sync: other Coffer addresses spec.coffer.address may name")
 			fl.IntVar(&o.Workers, "secretsync-workers", 4, "secret sync: parallel reconciles")
 			fl.DurationVar(&o.MinRefreshInterval, "secretsync-min-refresh", 10*time.Second, "secret sync: shortest refreshInterval honoured")
 			fl.BoolVar(&o.ClusterWide, "secretsync-cluster-wide", false, "secret sync: also run the ClusterSecretSync controller")
 		},
 		setup: func(ctx context.Context, mgr manager.Manager, c *controllerRun) error {
-			for _, k := range []string{"COFFER_ADDR", "VAULT_ADDR"} {
-				if o.CofferAddress == "" {
-					o.CofferAddress = c.env.Getenv(k)
-				}
-			}
+			o.CofferAddress = c.cofferAddr
 			if o.CofferAddress == "" && len(o.AllowedAddresses) == 0 {
 				c.log.Warn("secretsync disabled: no --coffer-addr")
 				return nil
 			}
-			hc, err := secretsync.NewHTTPClient(caFile)
+			hc, err := secretsync.NewHTTPClient(c.cofferCA)
 			if err != nil {
 				return err
 			}

@@ -21,6 +21,7 @@ type authenticator struct {
 	t         *Transit
 	tokenFile string
 	appRole   *AppRole
+	kube      *KubernetesLogin
 	log       *slog.Logger
 
 	loginMu sync.Mutex // one login at a time
@@ -34,8 +35,8 @@ type authenticator struct {
 	changed chan struct{} // closed and replaced when tok changes
 }
 
-func newAuthenticator(t *Transit, tokenFile string, ar *AppRole, log *slog.Logger) *authenticator {
-	return &authenticator{t: t, tokenFile: tokenFile, appRole: ar, log: log, changed: make(chan struct{})}
+func newAuthenticator(t *Transit, tokenFile string, ar *AppRole, kube *KubernetesLogin, log *slog.Logger) *authenticator {
+	return &authenticator{t: t, tokenFile: tokenFile, appRole: ar, kube: kube, log: log, changed: make(chan struct{})}
 }
 
 // minLoginInterval spaces failed login attempts made on behalf of
@@ -83,16 +84,26 @@ func (a *authenticator) relogin(ctx context.Context, stale string) (string, erro
 	}
 	a.tok, a.ttl, a.renew, a.at = tok, ttl, renewable, time.Now()
 	method := "token file"
-	if a.appRole != nil {
+	switch {
+	case a.appRole != nil:
 		method = "approle"
+	case a.kube != nil:
+		method = "kubernetes"
 	}
 	a.log.Info("logged in to coffer", "method", method, "ttl", ttl, "renewable", renewable)
 	return tok, nil
 }
 
-// login obtains a token: AppRole login, or the token file (checked with
-// lookup-self, which also tells its TTL).
+// login obtains a token: AppRole or kubernetes login, or the token file
+// (checked with lookup-self, which also tells its TTL).
 func (a *authenticator) login(ctx context.Context) (string, time.Duration, bool, error) {
+	if a.kube != nil {
+		jwt, err := readCredentialFile(a.kube.JWTFile, "service account token", maxJWTFile)
+		if err != nil {
+			return "", 0, false, err
+		}
+		return a.loginWith(ctx, "kubernetes", "auth/"+a.kube.Mount+"/login", map[string]any{"role": a.kube.Role, "jwt": jwt})
+	}
 	if a.appRole != nil {
 		roleID, err := readSecretFile(a.appRole.RoleIDFile, "role_id")
 		if err != nil {
@@ -102,22 +113,7 @@ func (a *authenticator) login(ctx context.Context) (string, time.Duration, bool,
 		if err != nil {
 			return "", 0, false, err
 		}
-		auth, err := a.t.call(ctx, http.MethodPost, "auth/"+a.appRole.Mount+"/login",
-			map[string]any{"role_id": roleID, "secret_id": secretID}, "")
-		if err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) {
-				return "", 0, false, fmt.Errorf("%w: approle login refused: %s", ErrPermissionDenied, strings.Join(ae.errors, "; "))
-			}
-			return "", 0, false, fmt.Errorf("approle login: %w", err)
-		}
-		tok, _ := auth["client_token"].(string)
-		if tok == "" {
-			return "", 0, false, fmt.Errorf("%w: approle login answered without a token", ErrUnavailable)
-		}
-		ttl, _ := jsonInt64(auth["lease_duration"])
-		renewable, _ := auth["renewable"].(bool)
-		return tok, time.Duration(ttl) * time.Second, renewable, nil
+		return a.loginWith(ctx, "approle", "auth/"+a.appRole.Mount+"/login", map[string]any{"role_id": roleID, "secret_id": secretID})
 	}
 	tok, err := readSecretFile(a.tokenFile, "token")
 	if err != nil {
@@ -135,6 +131,25 @@ func (a *authenticator) login(ctx context.Context) (string, time.Duration, bool,
 		ttl = 1 // expiring within the second, not a token without expiry
 	}
 	renewable, _ := d["renewable"].(bool)
+	return tok, time.Duration(ttl) * time.Second, renewable, nil
+}
+
+// loginWith posts a login request of the named method to path.
+func (a *authenticator) loginWith(ctx context.Context, method, path string, body map[string]any) (string, time.Duration, bool, error) {
+	auth, err := a.t.call(ctx, http.MethodPost, path, body, "")
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return "", 0, false, fmt.Errorf("%w: %s login refused: %s", ErrPermissionDenied, method, strings.Join(ae.errors, "; "))
+		}
+		return "", 0, false, fmt.Errorf("%s login: %w", method, err)
+	}
+	tok, _ := auth["client_token"].(string)
+	if tok == "" {
+		return "", 0, false, fmt.Errorf("%w: %s login answered without a token", ErrUnavailable, method)
+	}
+	ttl, _ := jsonInt64(auth["lease_duration"])
+	renewable, _ := auth["renewable"].(bool)
 	return tok, time.Duration(ttl) * time.Second, renewable, nil
 }
 
@@ -234,20 +249,29 @@ func (a *authenticator) renewOrRelogin(ctx context.Context, tok string) error {
 	return err
 }
 
+// maxJWTFile bounds a service account token file.
+const maxJWTFile = 16 << 10
+
 // readSecretFile reads a one-line credential file (token, role_id,
 // secret_id). It must be non-empty and at most 4 kB.
 func readSecretFile(path, what string) (string, error) {
+	return readCredentialFile(path, what, 4096)
+}
+
+// readCredentialFile reads a one-line credential file of at most limit
+// bytes.
+func readCredentialFile(path, what string, limit int64) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("%s file: %w", what, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 4097))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return "", fmt.Errorf("%s file: %w", what, err)
 	}
-	if len(b) > 4096 {
-		return "", fmt.Errorf("%s file %s is larger than 4 kB", what, path)
+	if int64(len(b)) > limit {
+		return "", fmt.Errorf("%s file %s is larger than %d kB", what, path, limit>>10)
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" || strings.ContainsAny(s, "\r\n") {

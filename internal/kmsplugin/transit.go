@@ -38,6 +38,10 @@ type TransitConfig struct {
 	TokenFile string
 	// AppRole logs in with role_id and secret_id files.
 	AppRole *AppRole
+	// Kubernetes logs in with a service account token file (Coffer's
+	// kubernetes auth method). Exactly one of TokenFile, AppRole and
+	// Kubernetes is set.
+	Kubernetes *KubernetesLogin
 	// Timeout bounds every request to Coffer (default 2 s), so that a
 	// hung server makes Encrypt fail fast rather than stall the apiserver.
 	Timeout time.Duration
@@ -56,6 +60,22 @@ type AppRole struct {
 	RoleIDFile   string
 	SecretIDFile string
 }
+
+// KubernetesLogin names the kubernetes auth role to log in with.
+type KubernetesLogin struct {
+	// Mount is the auth method's mount path (default "kubernetes").
+	Mount string
+	// Role is the kubernetes auth role.
+	Role string
+	// JWTFile holds the service account token; it is re-read at every
+	// login, so projected tokens the kubelet rotates keep working
+	// (default the in-cluster token file).
+	JWTFile string
+}
+
+// DefaultServiceAccountTokenFile is where a pod's service account token is
+// mounted.
+const DefaultServiceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 // Transit is a KEK that is a Coffer transit key, used over Coffer's HTTP
 // API (transit/encrypt and transit/decrypt; the key itself never leaves
@@ -139,9 +159,15 @@ func NewTransit(cfg TransitConfig) (*Transit, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
+	methods := 0
+	for _, set := range []bool{cfg.TokenFile != "", cfg.AppRole != nil, cfg.Kubernetes != nil} {
+		if set {
+			methods++
+		}
+	}
 	switch {
-	case cfg.TokenFile != "" && cfg.AppRole != nil:
-		return nil, errors.New("give either a token file or AppRole credentials, not both")
+	case methods > 1:
+		return nil, errors.New("give one of a token file, AppRole credentials or a kubernetes role, not several")
 	case cfg.TokenFile != "":
 		if _, err := readSecretFile(cfg.TokenFile, "token"); err != nil {
 			return nil, err
@@ -160,8 +186,26 @@ func NewTransit(cfg TransitConfig) (*Transit, error) {
 		if _, err := readSecretFile(cfg.AppRole.SecretIDFile, "secret_id"); err != nil {
 			return nil, err
 		}
+	case cfg.Kubernetes != nil:
+		k := *cfg.Kubernetes
+		if k.Mount == "" {
+			k.Mount = "kubernetes"
+		}
+		k.Mount = strings.Trim(k.Mount, "/")
+		if !mountRe.MatchString(k.Mount) {
+			return nil, fmt.Errorf("invalid kubernetes auth mount path %q", k.Mount)
+		}
+		if k.Role == "" {
+			return nil, errors.New("a kubernetes auth role is required")
+		}
+		if k.JWTFile == "" {
+			k.JWTFile = DefaultServiceAccountTokenFile
+		}
+		// The file is not read here: a projected token may appear only
+		// after the pod starts; login reports a missing file.
+		cfg.Kubernetes = &k
 	default:
-		return nil, errors.New("a token file or AppRole credentials are required to reach Coffer")
+		return nil, errors.New("a token file, AppRole credentials or a kubernetes role are required to reach Coffer")
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
@@ -169,7 +213,7 @@ func NewTransit(cfg TransitConfig) (*Transit, error) {
 	tr.MaxIdleConnsPerHost = 64
 	tr.ResponseHeaderTimeout = cfg.Timeout
 	t := &Transit{cfg: cfg, base: u, hc: &http.Client{Transport: tr}, log: cfg.Logger}
-	t.auth = newAuthenticator(t, cfg.TokenFile, cfg.AppRole, cfg.Logger)
+	t.auth = newAuthenticator(t, cfg.TokenFile, cfg.AppRole, cfg.Kubernetes, cfg.Logger)
 	return t, nil
 }
 

@@ -155,6 +155,13 @@ func (c *cofferCtl) Stop() {
 // default, for speed).
 func (e *env) startCoffer(t *testing.T, cfg *rest.Config, ctlNS string, watch []string, mod func(*sealedsecret.Options)) *cofferCtl {
 	t.Helper()
+	return e.startCofferWith(t, cfg, ctlNS, watch, mod, true)
+}
+
+// startCofferWith is startCoffer; waitKey says whether to wait until the
+// controller has a key.
+func (e *env) startCofferWith(t *testing.T, cfg *rest.Config, ctlNS string, watch []string, mod func(*sealedsecret.Options), waitKey bool) *cofferCtl {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mc := controller.DefaultConfig(func(string) string { return "" })
@@ -196,6 +203,9 @@ func (e *env) startCoffer(t *testing.T, cfg *rest.Config, ctlNS string, watch []
 			t.Logf("coffer controller log:\n%s", logs)
 		}
 	})
+	if !waitKey {
+		return c
+	}
 	e.eventually(t, 60*time.Second, "coffer controller has a key", func() error {
 		select {
 		case err := <-c.done:

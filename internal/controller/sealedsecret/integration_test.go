@@ -39,6 +39,7 @@ func TestSealedSecretsCluster(t *testing.T) {
 	t.Run("CofferKeysThenBitnami", func(t *testing.T) { testCofferKeysThenBitnami(t, e) })
 	t.Run("LeastPrivilegeRBAC", func(t *testing.T) { testLeastPrivilege(t, e) })
 	t.Run("ControllerCommand", func(t *testing.T) { testControllerCommand(t, e) })
+	t.Run("WrappedKeys", func(t *testing.T) { testWrappedKeys(t, e) })
 }
 
 // kubeseal (through the API server's service proxy) -> coffer controller;

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,10 @@ const (
 type keyEntry struct {
 	secret string
 	key    *sealedsecrets.Key
+	// wrapped: the Secret holds the private key wrapped by the registry's
+	// KeyWrapper (keyID names the wrapping key's version).
+	wrapped bool
+	keyID   string
 }
 
 // KeyRegistry holds the controller's key pairs, read from (and written
@@ -51,15 +56,31 @@ type KeyRegistry struct {
 	prefix    string
 	log       *slog.Logger
 
+	// wrapper, when set, wraps the private keys of new key Secrets; keys
+	// it wrapped are unwrapped when loaded (see wrap.go).
+	wrapper KeyWrapper
+
 	mu       sync.RWMutex
 	entries  []keyEntry // newest first
 	loaded   bool
 	onChange []func()
+	// unwrapped caches wrapped keys already opened, by Secret UID and
+	// resourceVersion, so that the periodic refresh does not call the
+	// wrapping key for every key every minute.
+	unwrapped map[unwrapCacheKey]*sealedsecrets.Key
 }
 
 // NewKeyRegistry makes an empty registry for keys in namespace.
 func NewKeyRegistry(reader client.Reader, writer client.Client, namespace, prefix string, log *slog.Logger) *KeyRegistry {
 	return &KeyRegistry{reader: reader, writer: writer, namespace: namespace, prefix: prefix, log: log}
+}
+
+// SetWrapper makes the registry wrap the private keys of new key Secrets
+// with w and open wrapped keys with it. Call it before the first Load.
+func (r *KeyRegistry) SetWrapper(w KeyWrapper) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wrapper = w
 }
 
 // Keys returns every key, newest first. The slice is shared: do not
@@ -100,8 +121,14 @@ func (r *KeyRegistry) OnChange(f func()) {
 }
 
 // Load reads every key Secret of the namespace: those labelled
-// sealed-secrets-key=active, and the legacy Secret named exactly the
-// prefix. A Secret that does not parse is logged (by name) and skipped.
+// sealed-secrets-key=active, the legacy Secret named exactly the prefix,
+// and the wrapped keys (labelled coffer.dev/sealed-secrets-key=wrapped).
+// A Secret that does not parse is logged (by name) and skipped. A wrapped
+// key that cannot be opened now (no wrapper configured, Coffer sealed or
+// unreachable, permission denied) makes Load return an error wrapping
+// ErrWrappedKeysUnreadable after installing the keys it could read: the
+// renewer then makes no new key, so an unreadable key is never silently
+// replaced.
 func (r *KeyRegistry) Load(ctx context.Context) error {
 	var list corev1.SecretList
 	if err := r.reader.List(ctx, &list, client.InNamespace(r.namespace), client.MatchingLabels{KeyLabel: KeyLabelActive}); err != nil {
@@ -112,7 +139,7 @@ func (r *KeyRegistry) Load(ctx context.Context) error {
 	err := r.reader.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: r.prefix}, &legacy)
 	switch {
 	case err == nil:
-		if legacy.Labels[KeyLabel] != KeyLabelActive {
+		if legacy.Labels[KeyLabel] != KeyLabelActive && legacy.Labels[WrappedKeyLabel] == "" {
 			items = append(items, legacy)
 		}
 	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
@@ -120,8 +147,20 @@ func (r *KeyRegistry) Load(ctx context.Context) error {
 	default:
 		return fmt.Errorf("read legacy key secret %s/%s: %w", r.namespace, r.prefix, err)
 	}
+	var wrappedList corev1.SecretList
+	if err := r.reader.List(ctx, &wrappedList, client.InNamespace(r.namespace), client.MatchingLabels{WrappedKeyLabel: WrappedKeyLabelValue}); err != nil {
+		return fmt.Errorf("list wrapped key secrets in %s: %w", r.namespace, err)
+	}
 
 	byFingerprint := map[string]keyEntry{}
+	add := func(e keyEntry) {
+		fp := e.key.Fingerprint()
+		// A key both plain and wrapped (a migration cut short) counts
+		// once, as the wrapped one.
+		if old, dup := byFingerprint[fp]; !dup || (e.wrapped && !old.wrapped) {
+			byFingerprint[fp] = e
+		}
+	}
 	for i := range items {
 		s := &items[i]
 		k, err := sealedsecrets.ParseKeyPair(s.Data[corev1.TLSPrivateKeyKey], s.Data[corev1.TLSCertKey])
@@ -129,9 +168,19 @@ func (r *KeyRegistry) Load(ctx context.Context) error {
 			r.log.Error("skipping unreadable key secret", "namespace", s.Namespace, "secret", s.Name, "error", err)
 			continue
 		}
-		fp := k.Fingerprint()
-		if _, dup := byFingerprint[fp]; !dup {
-			byFingerprint[fp] = keyEntry{secret: s.Name, key: k}
+		add(keyEntry{secret: s.Name, key: k})
+	}
+	var unreadable []string
+	for i := range wrappedList.Items {
+		s := &wrappedList.Items[i]
+		k, err := r.unwrap(ctx, s)
+		switch {
+		case errors.Is(err, errCorruptWrappedKey):
+			r.log.Error("skipping unreadable key secret", "namespace", s.Namespace, "secret", s.Name, "error", err)
+		case err != nil:
+			unreadable = append(unreadable, fmt.Sprintf("%s (%v)", s.Name, err))
+		default:
+			add(keyEntry{secret: s.Name, key: k, wrapped: true, keyID: string(s.Data[WrappedKeyIDData])})
 		}
 	}
 	entries := slices.Collect(maps.Values(byFingerprint))
@@ -142,6 +191,9 @@ func (r *KeyRegistry) Load(ctx context.Context) error {
 		return cmp.Compare(a.secret, b.secret)
 	})
 	r.set(entries)
+	if len(unreadable) > 0 {
+		return fmt.Errorf("%w in %s: %s", ErrWrappedKeysUnreadable, r.namespace, strings.Join(unreadable, "; "))
+	}
 	return nil
 }
 
@@ -166,6 +218,8 @@ func (r *KeyRegistry) set(entries []keyEntry) {
 	}
 	for _, e := range r.entries {
 		if !seen[e.key.Fingerprint()] {
+			// Kept in memory only: its Secret is gone (or unreadable now).
+			e.secret = ""
 			entries = append(entries, e)
 		}
 	}
@@ -193,30 +247,25 @@ type KeyGen struct {
 }
 
 // Generate makes a new key pair, stores it as a kubernetes.io/tls Secret
-// named <prefix><random suffix> and registers it: it becomes the sealing
-// key.
+// named <prefix><random suffix> (or, with a KeyWrapper, as a wrapped key
+// Secret) and registers it: it becomes the sealing key. A key that cannot
+// be wrapped is not stored in the clear instead: Generate fails.
 func (r *KeyRegistry) Generate(ctx context.Context, g KeyGen) (string, error) {
 	k, err := sealedsecrets.GenerateKey(g.Size, g.ValidFor, g.CN)
 	if err != nil {
 		return "", err
 	}
-	labels := maps.Clone(g.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[KeyLabel] = KeyLabelActive
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:    r.namespace,
-			GenerateName: r.prefix,
-			Labels:       labels,
-			Annotations:  maps.Clone(g.Annotations),
-		},
-		Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{
-			corev1.TLSPrivateKeyKey: k.PrivateKeyPEM(),
-			corev1.TLSCertKey:       k.CertPEM(),
-		},
+	r.mu.RLock()
+	w := r.wrapper
+	r.mu.RUnlock()
+	var s *corev1.Secret
+	var keyID string
+	if w != nil {
+		if s, keyID, err = r.wrappedSecret(ctx, w, k, g.Labels, g.Annotations); err != nil {
+			return "", err
+		}
+	} else {
+		s = plainKeySecret(r.namespace, r.prefix, k, g.Labels, g.Annotations)
 	}
 	if err := r.writer.Create(ctx, s); err != nil {
 		return "", fmt.Errorf("store new key in %s: %w", r.namespace, err)
@@ -224,9 +273,31 @@ func (r *KeyRegistry) Generate(ctx context.Context, g KeyGen) (string, error) {
 	r.mu.RLock()
 	entries := slices.Clone(r.entries)
 	r.mu.RUnlock()
-	r.set(append([]keyEntry{{secret: s.Name, key: k}}, entries...))
-	r.log.Info("new sealing key", "namespace", r.namespace, "secret", s.Name, "fingerprint", k.Fingerprint())
+	r.set(append([]keyEntry{{secret: s.Name, key: k, wrapped: w != nil, keyID: keyID}}, entries...))
+	r.log.Info("new sealing key", "namespace", r.namespace, "secret", s.Name, "fingerprint", k.Fingerprint(), "wrapped", w != nil)
 	return s.Name, nil
+}
+
+// plainKeySecret is k as the Bitnami controller stores a key.
+func plainKeySecret(namespace, prefix string, k *sealedsecrets.Key, extraLabels, annotations map[string]string) *corev1.Secret {
+	labels := maps.Clone(extraLabels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[KeyLabel] = KeyLabelActive
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:    namespace,
+			GenerateName: prefix,
+			Labels:       labels,
+			Annotations:  maps.Clone(annotations),
+		},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{
+			corev1.TLSPrivateKeyKey: k.PrivateKeyPEM(),
+			corev1.TLSCertKey:       k.CertPEM(),
+		},
+	}
 }
 
 // keyRenewer makes the first key and a new one every period, on the
@@ -236,7 +307,10 @@ type keyRenewer struct {
 	gen    KeyGen
 	period time.Duration
 	cutoff time.Time
-	log    *slog.Logger
+	// migrate wraps plain key Secrets (with the registry's wrapper) and
+	// deletes the plain ones.
+	migrate bool
+	log     *slog.Logger
 }
 
 // NeedLeaderElection: only the leader writes keys.
@@ -254,6 +328,12 @@ func (k *keyRenewer) Start(ctx context.Context) error {
 				return nil
 			}
 			continue
+		}
+		if err := k.reg.maintainWrapped(ctx, k.migrate); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			k.log.Error("maintaining wrapped keys", "error", err)
 		}
 		newest := k.reg.Newest()
 		due := newest == nil || newest.NotBefore().Before(k.cutoff) ||
@@ -298,12 +378,16 @@ func (k *keyRefresher) NeedLeaderElection() bool { return false }
 // Start implements manager.Runnable.
 func (k *keyRefresher) Start(ctx context.Context) error {
 	for {
-		if err := k.reg.Load(ctx); err != nil && ctx.Err() == nil {
+		err := k.reg.Load(ctx)
+		if err != nil && ctx.Err() == nil {
 			k.log.Error("refreshing keys", "error", err)
 		}
 		wait := k.interval
-		if !k.reg.Loaded() {
+		switch {
+		case !k.reg.Loaded():
 			wait = 2 * time.Second
+		case err != nil:
+			wait = min(wait, 10*time.Second)
 		}
 		if !sleep(ctx, wait) {
 			return nil

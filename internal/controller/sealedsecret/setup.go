@@ -56,7 +56,12 @@ type Options struct {
 	// client (--rate-limit, --rate-limit-burst).
 	RateLimit      float64
 	RateLimitBurst int
-	Logger         *slog.Logger
+	// KeyWrapper, when set, keeps new private keys wrapped by it (see
+	// wrap.go) and opens wrapped keys; MigratePlainKeys also wraps the
+	// existing plain key Secrets and deletes them.
+	KeyWrapper       KeyWrapper
+	MigratePlainKeys bool
+	Logger           *slog.Logger
 }
 
 // DefaultOptions are Bitnami's defaults.
@@ -100,6 +105,9 @@ func Setup(mgr manager.Manager, opts Options) (*Controller, error) {
 	if opts.KeyGen.ValidFor <= 0 {
 		return nil, errors.New("sealed secrets: key validity must be positive")
 	}
+	if opts.MigratePlainKeys && opts.KeyWrapper == nil {
+		return nil, errors.New("sealed secrets: migrating plain keys needs a wrapping key")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -111,10 +119,13 @@ func Setup(mgr manager.Manager, opts Options) (*Controller, error) {
 	}
 
 	keys := NewKeyRegistry(mgr.GetAPIReader(), mgr.GetClient(), opts.Namespace, opts.KeyPrefix, log)
+	if opts.KeyWrapper != nil {
+		keys.SetWrapper(opts.KeyWrapper)
+	}
 	if err := mgr.Add(&keyRefresher{reg: keys, interval: max(opts.KeyRefreshInterval, time.Second), log: log}); err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(&keyRenewer{reg: keys, gen: opts.KeyGen, period: opts.KeyRenewPeriod, cutoff: opts.KeyCutoffTime, log: log}); err != nil {
+	if err := mgr.Add(&keyRenewer{reg: keys, gen: opts.KeyGen, period: opts.KeyRenewPeriod, cutoff: opts.KeyCutoffTime, migrate: opts.MigratePlainKeys, log: log}); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("sealed-secrets-keys", func(*http.Request) error {
