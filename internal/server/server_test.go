@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -252,4 +254,44 @@ func TestLoginRateLimit(t *testing.T) {
 			t.Errorf("isLoginPath(%q) = %v, want %v", tc.path, got, tc.want)
 		}
 	}
+}
+
+// A request the client cancels is not a server error: it is logged at
+// debug level (status 499), while a cancellation the client did not cause
+// stays a 500 logged as an error.
+func TestClientCancelIsNotAnError(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	started := make(chan struct{})
+	h := New(handlerFunc(func(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, fmt.Errorf("read storage: %w", ctx.Err())
+	}), Options{Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest("GET", "/v1/secret/data/x", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() { defer close(done); h.ServeHTTP(w, req) }()
+	<-started
+	cancel()
+	<-done
+	if w.Code != statusClientClosedRequest {
+		t.Errorf("status = %d, want %d", w.Code, statusClientClosedRequest)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "request canceled by the client") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+
+	logs.Reset()
+	res, _ := do(t, New(&recorder{err: fmt.Errorf("x: %w", context.Canceled)}, Options{Logger: log}), "GET", "/v1/x/y", "", nil)
+	if res.StatusCode != 500 || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a cancellation the client did not cause: status %d, logs:\n%s", res.StatusCode, logs.String())
+	}
+}
+
+type handlerFunc func(context.Context, *logical.Request) (*logical.Response, error)
+
+func (f handlerFunc) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	return f(ctx, req)
 }

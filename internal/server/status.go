@@ -10,6 +10,10 @@ import (
 	"github.com/coffer-dev/coffer/internal/logical"
 )
 
+// statusClientClosedRequest is the status recorded (metrics, logs) for a
+// request whose client cancelled it before the answer (nginx's 499).
+const statusClientClosedRequest = 499
+
 // statusFor is the one place where errors become HTTP statuses.
 func statusFor(err error) (int, string) {
 	var ire *logical.InvalidRequestError
@@ -42,9 +46,16 @@ func statusFor(err error) (int, string) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := statusFor(err)
-	if status >= 500 {
+	if status == http.StatusInternalServerError && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away: nobody reads the answer, nothing failed.
+		status, msg = statusClientClosedRequest, "request canceled"
+	}
+	switch {
+	case status == statusClientClosedRequest:
+		s.log.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path)
+	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	} else {
+	default:
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status)
 	}
 	errs := []string{}

@@ -32,12 +32,17 @@ type Backend struct {
 
 	// locks serialise the requests on one path (see lockFor).
 	locks [256]sync.RWMutex
+
+	// metaCache holds decoded metadata for readers (see loadMetaShared).
+	metaMu    sync.Mutex
+	metaCache map[string]*keyMeta
 }
 
 var (
 	_ logical.Backend          = (*Backend)(nil)
 	_ logical.ExistenceChecker = (*Backend)(nil)
 	_ logical.OptionsUpdater   = (*Backend)(nil)
+	_ logical.Cleaner          = (*Backend)(nil)
 )
 
 // Factory builds a KV backend; it has the logical.Factory signature.

@@ -20,7 +20,7 @@ func (b *Backend) readData(ctx context.Context, req *logical.Request, path strin
 	l := b.lockFor(path)
 	l.RLock()
 	defer l.RUnlock()
-	m, n, vm, err := b.resolveVersion(ctx, path, version)
+	m, n, vm, err := b.resolveVersion(ctx, path, version, true)
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +44,14 @@ func (b *Backend) readData(ctx context.Context, req *logical.Request, path strin
 }
 
 // resolveVersion finds version (0 for the current one) of path, or
-// logical.ErrNotFound.
-func (b *Backend) resolveVersion(ctx context.Context, path string, version uint64) (*keyMeta, uint64, *versionMeta, error) {
-	m, err := b.loadMeta(ctx, path)
+// logical.ErrNotFound. shared: the caller holds the read lock and will not
+// modify the metadata (see loadMetaShared).
+func (b *Backend) resolveVersion(ctx context.Context, path string, version uint64, shared bool) (*keyMeta, uint64, *versionMeta, error) {
+	load := b.loadMeta
+	if shared {
+		load = b.loadMetaShared
+	}
+	m, err := load(ctx, path)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -179,7 +184,7 @@ func (b *Backend) patchData(ctx context.Context, req *logical.Request, path stri
 	l := b.lockFor(path)
 	l.Lock()
 	defer l.Unlock()
-	m, n, vm, err := b.resolveVersion(ctx, path, 0)
+	m, n, vm, err := b.resolveVersion(ctx, path, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,59 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// maxCachedMeta bounds the decoded metadata kept for reads.
+const maxCachedMeta = 10000
+
+// loadMeta reads and decodes the metadata of path (nil if none) for a
+// request that holds the path's write lock and may change it: it forgets
+// the cached copy first, so no reader sees it again before the write is
+// done (readers need the lock the caller holds).
 func (b *Backend) loadMeta(ctx context.Context, path string) (*keyMeta, error) {
+	b.metaMu.Lock()
+	delete(b.metaCache, path)
+	b.metaMu.Unlock()
+	return b.decodeMeta(ctx, path)
+}
+
+// loadMetaShared is loadMeta for readers holding the path's read lock.
+// The result may be shared with other readers: it must not be modified.
+// Decoding the metadata was a tenth of a KV read's server time; writers
+// invalidate under the write lock (loadMeta), so a cached copy is never
+// stale.
+func (b *Backend) loadMetaShared(ctx context.Context, path string) (*keyMeta, error) {
+	b.metaMu.Lock()
+	m := b.metaCache[path]
+	b.metaMu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	m, err := b.decodeMeta(ctx, path)
+	if err != nil || m == nil {
+		return m, err
+	}
+	b.metaMu.Lock()
+	if b.metaCache == nil {
+		b.metaCache = make(map[string]*keyMeta)
+	}
+	if len(b.metaCache) >= maxCachedMeta {
+		for k := range b.metaCache { // evict an arbitrary entry
+			delete(b.metaCache, k)
+			break
+		}
+	}
+	b.metaCache[path] = m
+	b.metaMu.Unlock()
+	return m, nil
+}
+
+// Cleanup drops the cached metadata (on seal and unmount).
+func (b *Backend) Cleanup(context.Context) {
+	b.metaMu.Lock()
+	b.metaCache = nil
+	b.metaMu.Unlock()
+}
+
+func (b *Backend) decodeMeta(ctx context.Context, path string) (*keyMeta, error) {
 	e, err := b.store.Get(ctx, metaKey(path))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil

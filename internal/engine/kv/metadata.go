@@ -38,7 +38,7 @@ func (b *Backend) readMetadata(ctx context.Context, _ *logical.Request, path str
 	l := b.lockFor(path)
 	l.RLock()
 	defer l.RUnlock()
-	m, err := b.loadMeta(ctx, path)
+	m, err := b.loadMetaShared(ctx, path)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func (b *Backend) readSubkeys(ctx context.Context, req *logical.Request, path st
 	l := b.lockFor(path)
 	l.RLock()
 	defer l.RUnlock()
-	m, n, vm, err := b.resolveVersion(ctx, path, version)
+	m, n, vm, err := b.resolveVersion(ctx, path, version, true)
 	if err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func (b *Backend) existsV2(ctx context.Context, mountPath string) (bool, error) 
 	l := b.lockFor(path)
 	l.RLock()
 	defer l.RUnlock()
-	m, err := b.loadMeta(ctx, path)
+	m, err := b.loadMetaShared(ctx, path)
 	if err != nil {
 		return false, err
 	}
