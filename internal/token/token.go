@@ -94,11 +94,13 @@ type Store struct {
 	salt   []byte
 	leases LeaseRevoker
 	useMu  sync.Mutex
+	cache  *entryCache
 }
 
 // NewStore returns a store over s (the barrier).
 func NewStore(s storage.Backend) *Store {
-	return &Store{s: s, now: time.Now}
+	c := &entryCache{}
+	return &Store{s: &invalidatingStorage{Backend: s, cache: c}, now: time.Now, cache: c}
 }
 
 // Init loads or creates the hashing salt. It is called after every unseal.
@@ -136,6 +138,7 @@ func (st *Store) Reset() {
 		st.salt[i] = 0
 	}
 	st.salt = nil
+	st.cache.invalidate("")
 }
 
 func (st *Store) hash(kind, v string) (string, error) {
@@ -266,19 +269,23 @@ func (st *Store) byHash(ctx context.Context, h string) (*Entry, error) {
 }
 
 func (st *Store) byHashSpent(ctx context.Context, h string, allowSpent bool) (*Entry, error) {
-	raw, err := st.s.Get(ctx, idPrefix+h)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load token: %w", err)
-	}
-	var e Entry
-	if err := json.Unmarshal(raw.Value, &e); err != nil {
-		return nil, fmt.Errorf("decode token entry: %w", err)
+	e, gen := st.cache.get(h)
+	if e == nil {
+		raw, err := st.s.Get(ctx, idPrefix+h)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load token: %w", err)
+		}
+		e = new(Entry)
+		if err := json.Unmarshal(raw.Value, e); err != nil {
+			return nil, fmt.Errorf("decode token entry: %w", err)
+		}
+		st.cache.put(h, e, gen)
 	}
 	if e.Revoked || (e.NumUses < 0 && !allowSpent) || (!e.ExpireTime.IsZero() && !st.now().Before(e.ExpireTime)) {
 		return nil, ErrNotFound
 	}
-	return &e, nil
+	return e, nil
 }
