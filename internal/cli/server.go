@@ -231,15 +231,16 @@ func runServer(ctx context.Context, env *Env, cfg *config.Server) (err error) {
 	}()
 	ms := metrics.New()
 	c, err := core.New(core.Config{
-		Metrics:     ms,
-		AuditDir:    cfg.AuditDir,
-		Storage:     st,
-		StorageType: cfg.StorageType,
-		StaticKey:   sealKey,
-		ClusterName: cfg.ClusterName,
-		Logger:      log,
-		Engines:     engines(),
-		AuthMethods: authMethods(),
+		Metrics:                ms,
+		AuditDir:               cfg.AuditDir,
+		Storage:                st,
+		StorageType:            cfg.StorageType,
+		StaticKey:              sealKey,
+		ClusterName:            cfg.ClusterName,
+		Logger:                 log,
+		LeaseRevocationWorkers: cfg.LeaseRevocationWorkers,
+		Engines:                engines(),
+		AuthMethods:            authMethods(),
 	})
 	if err != nil {
 		return err

@@ -41,8 +41,10 @@ const (
 	// second per client address, 20 at once.
 	DefaultLoginRateLimit = 5
 	DefaultLoginRateBurst = 20
-	DefaultStoragePath    = "coffer-data/coffer.db"
-	DefaultClusterName    = "coffer"
+	// DefaultLeaseRevocationWorkers: expired leases revoked at once.
+	DefaultLeaseRevocationWorkers = 16
+	DefaultStoragePath            = "coffer-data/coffer.db"
+	DefaultClusterName            = "coffer"
 )
 
 // Server is the resolved configuration of `coffer server`.
@@ -77,6 +79,9 @@ type Server struct {
 	LoginRateLimit float64
 	LoginRateBurst int
 
+	// LeaseRevocationWorkers bounds the expired leases revoked at once.
+	LeaseRevocationWorkers int
+
 	// AuditDir is the only directory under which file audit devices may be
 	// created through the API.
 	AuditDir    string
@@ -101,6 +106,8 @@ func Defaults() *Server {
 		LoginRateLimit: DefaultLoginRateLimit,
 		LoginRateBurst: DefaultLoginRateBurst,
 		ClusterName:    DefaultClusterName,
+
+		LeaseRevocationWorkers: DefaultLeaseRevocationWorkers,
 	}
 }
 
@@ -137,17 +144,18 @@ type fileSeal struct {
 }
 
 type fileConfig struct {
-	Listeners          []fileListener `hcl:"listener,block"`
-	Storage            []fileStorage  `hcl:"storage,block"`
-	Seal               []fileSeal     `hcl:"seal,block"`
-	LogLevel           *string        `hcl:"log_level,optional"`
-	LogFormat          *string        `hcl:"log_format,optional"`
-	MaxRequestSize     *int64         `hcl:"max_request_size,optional"`
-	MaxRequestDuration *string        `hcl:"max_request_duration,optional"`
-	AuditDir           *string        `hcl:"audit_dir,optional"`
-	LoginRateLimit     *float64       `hcl:"login_rate_limit,optional"`
-	LoginRateBurst     *int           `hcl:"login_rate_burst,optional"`
-	ClusterName        *string        `hcl:"cluster_name,optional"`
+	Listeners              []fileListener `hcl:"listener,block"`
+	Storage                []fileStorage  `hcl:"storage,block"`
+	Seal                   []fileSeal     `hcl:"seal,block"`
+	LogLevel               *string        `hcl:"log_level,optional"`
+	LogFormat              *string        `hcl:"log_format,optional"`
+	MaxRequestSize         *int64         `hcl:"max_request_size,optional"`
+	MaxRequestDuration     *string        `hcl:"max_request_duration,optional"`
+	AuditDir               *string        `hcl:"audit_dir,optional"`
+	LoginRateLimit         *float64       `hcl:"login_rate_limit,optional"`
+	LoginRateBurst         *int           `hcl:"login_rate_burst,optional"`
+	LeaseRevocationWorkers *int           `hcl:"lease_revocation_workers,optional"`
+	ClusterName            *string        `hcl:"cluster_name,optional"`
 }
 
 func diagError(file string, diags hcl.Diagnostics) error {
@@ -228,6 +236,9 @@ func ParseFile(name string, src []byte, base *Server) (*Server, error) {
 	if fc.LoginRateBurst != nil {
 		c.LoginRateBurst = *fc.LoginRateBurst
 	}
+	if fc.LeaseRevocationWorkers != nil {
+		c.LeaseRevocationWorkers = *fc.LeaseRevocationWorkers
+	}
 	return c, nil
 }
 
@@ -287,6 +298,13 @@ func ApplyEnv(c *Server, getenv func(string) string) error {
 		}
 		c.LoginRateLimit = f
 	}
+	if v := getenv("COFFER_LEASE_REVOCATION_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("COFFER_LEASE_REVOCATION_WORKERS: %q is not an integer", v)
+		}
+		c.LeaseRevocationWorkers = n
+	}
 	if v := getenv("COFFER_LOGIN_RATE_BURST"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -342,6 +360,9 @@ func (c *Server) Validate() error {
 	}
 	if c.MaxRequestSize <= 0 {
 		return bad("max request size must be positive")
+	}
+	if c.LeaseRevocationWorkers < 1 || c.LeaseRevocationWorkers > 256 {
+		return bad("lease_revocation_workers must be between 1 and 256")
 	}
 	if c.RequestTimeout <= 0 {
 		return bad("max request duration must be positive")

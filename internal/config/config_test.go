@@ -32,6 +32,8 @@ func TestParseFileFull(t *testing.T) {
 		LoginRateBurst: 20,
 		AuditDir:       "/var/log/coffer",
 		ClusterName:    "prod",
+
+		LeaseRevocationWorkers: 8,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadFile(full.hcl) mismatch (-want +got):\n%s", diff)
@@ -178,5 +180,31 @@ func TestLoginRateLimit(t *testing.T) {
 	env = map[string]string{"COFFER_LOGIN_RATE_BURST": "many"}
 	if err := ApplyEnv(Defaults(), func(k string) string { return env[k] }); err == nil {
 		t.Fatal("a non-integer burst must be refused")
+	}
+}
+
+func TestLeaseRevocationWorkers(t *testing.T) {
+	if d := Defaults(); d.LeaseRevocationWorkers != 16 {
+		t.Fatalf("default %d", d.LeaseRevocationWorkers)
+	}
+	c, err := ParseFile("c.hcl", []byte("lease_revocation_workers = 4\n"), Defaults())
+	if err != nil || c.LeaseRevocationWorkers != 4 {
+		t.Fatalf("file: %d, %v", c.LeaseRevocationWorkers, err)
+	}
+	env := map[string]string{"COFFER_LEASE_REVOCATION_WORKERS": "32"}
+	if err := ApplyEnv(c, func(k string) string { return env[k] }); err != nil || c.LeaseRevocationWorkers != 32 {
+		t.Fatalf("env: %d, %v", c.LeaseRevocationWorkers, err)
+	}
+	for _, n := range []int{0, 257} {
+		d := Defaults()
+		d.TLSDisable = true
+		d.LeaseRevocationWorkers = n
+		if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "lease_revocation_workers") {
+			t.Fatalf("%d workers: %v", n, err)
+		}
+	}
+	env = map[string]string{"COFFER_LEASE_REVOCATION_WORKERS": "many"}
+	if err := ApplyEnv(Defaults(), func(k string) string { return env[k] }); err == nil {
+		t.Fatal("a non-integer worker count must be refused")
 	}
 }

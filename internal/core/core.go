@@ -54,6 +54,9 @@ type Config struct {
 	AuditDir string
 	// Metrics, if set, receives the core's metrics and backs sys/metrics.
 	Metrics *metrics.Set
+	// LeaseRevocationWorkers bounds the expired leases revoked at once
+	// (default 16).
+	LeaseRevocationWorkers int
 	// Engines and AuthMethods map a mount type ("kv", "userpass") to the
 	// factory that builds it. They are wired in one place (the server
 	// command), so core never imports a backend.
@@ -127,7 +130,7 @@ func New(cfg Config) (*Core, error) {
 	}
 	c.sealed.Store(true)
 	c.tokenBackend = token.NewBackend(c.tokens)
-	c.leases = lease.New(b, c, lease.Options{Logger: log.With("component", "lease"), OnIrrevocable: func(string) {
+	c.leases = lease.New(b, c, lease.Options{Logger: log.With("component", "lease"), RevokeWorkers: cfg.LeaseRevocationWorkers, OnIrrevocable: func(string) {
 		if c.metrics != nil {
 			c.metrics.LeaseIrrevocable()
 		}

@@ -94,6 +94,7 @@ func (m *Manager) Stop() {
 	}
 	close(m.stop)
 	<-m.done
+	m.workers.Wait() // revocations in progress finish before the seal
 	m.stop = nil
 	m.mu.Lock()
 	m.queue, m.pending = nil, map[string]*item{}
@@ -131,7 +132,8 @@ func (m *Manager) run() {
 	}
 }
 
-// expireDue handles every item whose time has come.
+// expireDue hands every item whose time has come to a worker (at most
+// RevokeWorkers at once; it waits for a free one).
 func (m *Manager) expireDue() {
 	now := m.now()
 	for {
@@ -142,8 +144,36 @@ func (m *Manager) expireDue() {
 		}
 		it := heap.Pop(&m.queue).(*item)
 		delete(m.pending, it.id)
+		busy := m.inflight[it.id]
+		if !busy {
+			m.inflight[it.id] = true
+		}
 		m.mu.Unlock()
-		m.expire(it.id)
+		if busy {
+			// Renewed or retried while its expiry is still running: look
+			// again once that one is done.
+			m.schedule(it.id, now.Add(time.Second))
+			continue
+		}
+		select {
+		case m.sem <- struct{}{}:
+		case <-m.stop:
+			m.mu.Lock()
+			delete(m.inflight, it.id)
+			m.mu.Unlock()
+			return
+		}
+		m.workers.Add(1)
+		go func(id string) {
+			defer func() {
+				m.mu.Lock()
+				delete(m.inflight, id)
+				m.mu.Unlock()
+				<-m.sem
+				m.workers.Done()
+			}()
+			m.expire(id)
+		}(it.id)
 		select {
 		case <-m.stop:
 			return

@@ -90,6 +90,11 @@ type Options struct {
 	Now func() time.Time
 	// OnIrrevocable is called when a lease becomes irrevocable (metrics).
 	OnIrrevocable func(id string)
+	// RevokeWorkers bounds the expired leases revoked at the same time
+	// (default 16): a mass expiry (after an outage, or many leases of one
+	// TTL) is worked off in parallel instead of one backend round trip and
+	// one storage commit after the other.
+	RevokeWorkers int
 }
 
 // Manager owns the leases of one unsealed core.
@@ -105,6 +110,12 @@ type Manager struct {
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
+
+	// Expiries in progress: sem holds one token per running worker,
+	// inflight the leases being expired, workers the running goroutines.
+	sem      chan struct{}
+	inflight map[string]bool
+	workers  sync.WaitGroup
 }
 
 // New returns a manager; call Start after unseal and Stop before seal.
@@ -124,11 +135,15 @@ func New(s storage.Backend, res Resolver, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.RevokeWorkers <= 0 {
+		opts.RevokeWorkers = 16
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{s: s, res: res, opts: opts, log: log, pending: map[string]*item{}, wake: make(chan struct{}, 1)}
+	return &Manager{s: s, res: res, opts: opts, log: log, pending: map[string]*item{}, wake: make(chan struct{}, 1),
+		sem: make(chan struct{}, opts.RevokeWorkers), inflight: map[string]bool{}}
 }
 
 func (m *Manager) now() time.Time { return m.opts.Now().UTC() }

@@ -250,3 +250,79 @@ func TestRevokeByTokenAndPrefix(t *testing.T) {
 		}
 	}
 }
+
+// slowBackend takes 20 ms per revocation and records how many ran at
+// once.
+type slowBackend struct {
+	recorder
+	running, peak int
+}
+
+func (b *slowBackend) RevokeSecret(ctx context.Context, l *logical.Lease) error {
+	b.mu.Lock()
+	b.running++
+	b.peak = max(b.peak, b.running)
+	b.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	b.mu.Lock()
+	b.running--
+	b.revoked[l.ID]++
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *slowBackend) SecretBackend(string) (logical.SecretBackend, error) { return b, nil }
+
+// Leases expiring together are revoked in parallel, never more than
+// RevokeWorkers at once, each exactly once; Stop waits for the
+// revocations in progress.
+func TestMassExpiryInParallel(t *testing.T) {
+	ctx := context.Background()
+	b := &slowBackend{recorder: recorder{revoked: map[string]int{}, renewed: map[string]time.Time{}}}
+	m := New(inmem.New(), b, Options{RevokeWorkers: 4})
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 40 {
+		s := &logical.Secret{TTL: 100 * time.Millisecond}
+		if err := m.Register(ctx, "database/creds/app", "tok", s, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.LeaseID)
+	}
+	waitUntil(t, "all revoked", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.revoked) == len(ids)
+	})
+	b.mu.Lock()
+	peak := b.peak
+	for id, n := range b.revoked {
+		if n != 1 {
+			t.Errorf("lease %s revoked %d times", id, n)
+		}
+	}
+	b.mu.Unlock()
+	if peak < 2 || peak > 4 {
+		t.Errorf("%d revocations ran at once, want 2 to 4 (RevokeWorkers 4)", peak)
+	}
+	waitUntil(t, "leases deleted", func() bool {
+		n, _, _ := m.Count(ctx)
+		return n == 0
+	})
+
+	// Stop while revocations run: it returns only once they are done.
+	for range 8 {
+		if err := m.Register(ctx, "database/creds/app", "tok", &logical.Secret{TTL: 10 * time.Millisecond}, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "revocations running", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.running > 0 })
+	m.Stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running != 0 {
+		t.Errorf("%d revocations still running after Stop", b.running)
+	}
+}

@@ -18,3 +18,4 @@ max_request_size     = 1048576
 max_request_duration = "30s"
 audit_dir            = "/var/log/coffer"
 cluster_name         = "prod"
+lease_revocation_workers = 8
