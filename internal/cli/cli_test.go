@@ -109,6 +109,21 @@ func TestCLI(t *testing.T) {
 	}
 	expect(r("", "secrets", "tune", "-options=version=2", "kv1"), 0, "Success")
 
+	// auth methods are tuned the same way
+	expect(r("", "auth", "enable", "-path=people", "userpass"), 0, "Success")
+	expect(r("", "auth", "tune", "-default-lease-ttl=30m", "-max-lease-ttl=2h", "-description=staff", "-options=lockout_threshold=7", "people"), 0, "Tuned the auth method at: people/")
+	tuned := r("", "read", "-format=json", "sys/auth/people/tune")
+	if tuned.code != 0 || !strings.Contains(tuned.stdout, `"default_lease_ttl": 1800`) || !strings.Contains(tuned.stdout, `"max_lease_ttl": 7200`) ||
+		!strings.Contains(tuned.stdout, `"lockout_threshold": "7"`) {
+		t.Fatalf("auth tune did not take: %+v", tuned)
+	}
+	if res := r("", "auth", "tune", "-options=argon2_memory=1", "people"); res.code != 1 || !strings.Contains(res.stderr, "argon2_memory") {
+		t.Fatalf("auth tune with a bad option: %+v", res)
+	}
+	if res := r("", "auth", "tune", "people"); res.code == 0 || !strings.Contains(res.stderr, "nothing to tune") {
+		t.Fatalf("auth tune without flags: %+v", res)
+	}
+
 	// transit through the generic commands, as in the README
 	expect(r("", "secrets", "enable", "transit"), 0, "Success")
 	expect(r("", "write", "-f", "transit/keys/app"), 0, "aes256-gcm96")

@@ -24,10 +24,7 @@ var (
 
 func newMountCmd(env *Env, k mountKind) *cobra.Command {
 	cmd := &cobra.Command{Use: k.noun, Short: "Enable, disable, list and tune " + k.what + "s"}
-	cmd.AddCommand(newMountEnableCmd(env, k), newMountDisableCmd(env, k), newMountListCmd(env, k))
-	if k.noun == "secrets" {
-		cmd.AddCommand(newMountTuneCmd(env, k))
-	}
+	cmd.AddCommand(newMountEnableCmd(env, k), newMountDisableCmd(env, k), newMountListCmd(env, k), newMountTuneCmd(env, k))
 	return cmd
 }
 
