@@ -1,18 +1,12 @@
 package database_test
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	vault "github.com/hashicorp/vault/api"
-
-	"github.com/coffer-dev/coffer/internal/coffertest"
 	"github.com/coffer-dev/coffer/internal/pgtest"
 )
 
@@ -56,24 +50,8 @@ type massExpiryResult struct{ issue, first, p50, p99, all time.Duration }
 func massExpiry(b *testing.B, pg *pgtest.Server, n, workers int) massExpiryResult {
 	b.Helper()
 	db := pg.NewDatabase(b)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		b.Fatal(err)
-	}
-	env := map[string]string{"COFFER_SEAL_TYPE": "static", "COFFER_SEAL_KEY": base64.StdEncoding.EncodeToString(key),
-		"COFFER_LEASE_REVOCATION_WORKERS": strconv.Itoa(workers)}
-	args := []string{"server", "-tls-disable", "-address=127.0.0.1:0",
-		"-storage-path=" + filepath.Join(b.TempDir(), "coffer.db"), "-log-level=warn"}
-	srv := coffertest.Start(b, env, args...)
-	c := vaultClient(b, srv.Addr, "")
-	res, err := c.Sys().Init(&vault.InitRequest{RecoveryShares: 1, RecoveryThreshold: 1})
-	if err != nil {
-		b.Fatalf("init: %v", err)
-	}
-	c.SetToken(res.RootToken)
-	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
-		b.Fatal(err)
-	}
+	rs, c := startRestartable(b, map[string]string{"COFFER_LEASE_REVOCATION_WORKERS": strconv.Itoa(workers)})
+	srv := rs.srv
 	prefix := "mx" + db.Name[len("db_"):]
 	mustWrite(b, c, "database/config/pg", map[string]any{
 		"plugin_name": "postgresql-database-plugin", "allowed_roles": "*", "connection_url": db.TemplateURL(),
@@ -94,7 +72,7 @@ func massExpiry(b *testing.B, pg *pgtest.Server, n, workers int) massExpiryResul
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				wc := vaultClient(b, srv.Addr, res.RootToken)
+				wc := vaultClient(b, srv.Addr, rs.token)
 				for i := w; i < count; i += clients {
 					if s, err := wc.Logical().Read("database/creds/app"); err != nil || s == nil || s.LeaseID == "" {
 						b.Errorf("creds: %v", err)
@@ -129,7 +107,8 @@ func massExpiry(b *testing.B, pg *pgtest.Server, n, workers int) massExpiryResul
 	time.Sleep(time.Until(time.Now().Add(ttl - time.Since(first) + time.Second)))
 
 	restart := time.Now()
-	srv = coffertest.Start(b, env, args...)
+	rs.restart(b)
+	srv = rs.srv
 	var r massExpiryResult
 	r.issue = took
 	for {

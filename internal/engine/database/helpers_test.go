@@ -3,13 +3,19 @@ package database_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	vault "github.com/hashicorp/vault/api"
 
 	"github.com/coffer-dev/coffer/internal/cli"
 	"github.com/coffer-dev/coffer/internal/coffertest"
@@ -245,4 +251,45 @@ func configData(db *pgtest.Database, extra map[string]any) map[string]any {
 		d[k] = v
 	}
 	return d
+}
+
+// restartable is a `coffer server` on bbolt with a static seal, so that it
+// can be stopped and started again on the same data (and unseals itself),
+// initialised, with the database engine mounted.
+type restartable struct {
+	srv   *coffertest.Server
+	env   map[string]string
+	args  []string
+	token string // root token
+}
+
+// startRestartable starts one; extraEnv adds server environment.
+func startRestartable(tb testing.TB, extraEnv map[string]string) (*restartable, *vault.Client) {
+	tb.Helper()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		tb.Fatal(err)
+	}
+	env := map[string]string{"COFFER_SEAL_TYPE": "static", "COFFER_SEAL_KEY": base64.StdEncoding.EncodeToString(key)}
+	maps.Copy(env, extraEnv)
+	r := &restartable{env: env, args: []string{"server", "-tls-disable", "-address=127.0.0.1:0",
+		"-storage-path=" + filepath.Join(tb.TempDir(), "coffer.db"), "-log-level=warn"}}
+	r.srv = coffertest.Start(tb, r.env, r.args...)
+	c := vaultClient(tb, r.srv.Addr, "")
+	res, err := c.Sys().Init(&vault.InitRequest{RecoveryShares: 1, RecoveryThreshold: 1})
+	if err != nil {
+		tb.Fatalf("init: %v", err)
+	}
+	r.token = res.RootToken
+	c.SetToken(r.token)
+	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
+		tb.Fatalf("mount: %v", err)
+	}
+	return r, c
+}
+
+// restart starts the server again on the same data (after srv.Stop).
+func (r *restartable) restart(tb testing.TB) {
+	tb.Helper()
+	r.srv = coffertest.Start(tb, r.env, r.args...)
 }

@@ -1,16 +1,12 @@
 package database_test
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
 
-	"github.com/coffer-dev/coffer/internal/coffertest"
 	"github.com/coffer-dev/coffer/internal/pgtest"
 )
 
@@ -39,23 +35,8 @@ func TestLeasesAcrossRestart(t *testing.T) {
 	const perRole, workers = 500, 16
 	pg := pgtest.Shared(t)
 	db := pg.NewDatabase(t)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"COFFER_SEAL_TYPE": "static", "COFFER_SEAL_KEY": base64.StdEncoding.EncodeToString(key)}
-	args := []string{"server", "-tls-disable", "-address=127.0.0.1:0",
-		"-storage-path=" + filepath.Join(t.TempDir(), "coffer.db"), "-log-level=warn"}
-	srv := coffertest.Start(t, env, args...)
-	c := vaultClient(t, srv.Addr, "")
-	res, err := c.Sys().Init(&vault.InitRequest{RecoveryShares: 1, RecoveryThreshold: 1})
-	if err != nil {
-		t.Fatalf("init: %v", err)
-	}
-	c.SetToken(res.RootToken)
-	if err := c.Sys().Mount("database", &vault.MountInput{Type: "database"}); err != nil {
-		t.Fatalf("mount: %v", err)
-	}
+	rs, c := startRestartable(t, nil)
+	srv := rs.srv
 	prefix := "r1k" + db.Name[len("db_"):]
 	mustWrite(t, c, "database/config/pg", map[string]any{
 		"plugin_name": "postgresql-database-plugin", "allowed_roles": "*", "connection_url": db.TemplateURL(),
@@ -72,7 +53,7 @@ func TestLeasesAcrossRestart(t *testing.T) {
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			wc := vaultClient(t, srv.Addr, res.RootToken)
+			wc := vaultClient(t, srv.Addr, rs.token)
 			for i := 0; i < 4; i++ {
 				if _, err := wc.Logical().Read("database/creds/calib"); err != nil {
 					t.Errorf("creds/calib: %v", err)
@@ -103,7 +84,7 @@ func TestLeasesAcrossRestart(t *testing.T) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			wc := vaultClient(t, srv.Addr, res.RootToken)
+			wc := vaultClient(t, srv.Addr, rs.token)
 			for i := w; i < 2*perRole; i += workers {
 				role := "short"
 				if i%2 == 1 {
@@ -143,7 +124,8 @@ func TestLeasesAcrossRestart(t *testing.T) {
 		t.Fatalf("%d short users left while the server was down, want %d (nothing revokes them then)", n, perRole)
 	}
 	restart := time.Now()
-	srv = coffertest.Start(t, env, args...)
+	rs.restart(t)
+	srv = rs.srv
 	if !waitFor(30*time.Second, func() bool { return len(pg.RolesLike(t, prefix+"-short-%")) == 0 }) {
 		t.Fatalf("users whose leases expired during the downtime survived the restart")
 	}
@@ -159,7 +141,7 @@ func TestLeasesAcrossRestart(t *testing.T) {
 	if lag > 2*time.Second {
 		t.Errorf("users dropped %v after the last lease expired, want within 2s", lag)
 	}
-	c = vaultClient(t, srv.Addr, res.RootToken)
+	c = vaultClient(t, srv.Addr, rs.token)
 	count, err := c.Logical().Read("sys/leases/count")
 	if err != nil || count.Data["lease_count"] == nil {
 		t.Fatalf("sys/leases/count: %v %v", count, err)
