@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-dev/coffer/internal/auth/cidr"
 	"github.com/coffer-dev/coffer/internal/logical"
 	"github.com/coffer-dev/coffer/internal/policy"
 	"github.com/coffer-dev/coffer/internal/token"
@@ -211,6 +212,16 @@ func (c *Core) authenticate(ctx context.Context, req *logical.Request) (*token.E
 	if err != nil {
 		return nil, c.errorInternal("look up token", err)
 	}
+	if len(te.BoundCIDRs) > 0 {
+		bound, err := cidr.Parse(te.BoundCIDRs)
+		if err != nil {
+			return nil, c.errorInternal("token bound_cidrs", err)
+		}
+		if !bound.AllowsRemote(req.RemoteAddr) {
+			c.log.Debug("token refused outside its bound CIDRs", "accessor", te.Accessor, "remote_addr", req.RemoteAddr)
+			return nil, logical.ErrPermissionDenied
+		}
+	}
 	req.Auth = &logical.Auth{
 		ClientToken: te.ID, Accessor: te.Accessor, Policies: te.Policies, TokenPolicies: te.Policies,
 		Metadata: te.Meta, DisplayName: te.DisplayName, TokenType: te.Type, Orphan: te.Orphan,
@@ -300,6 +311,7 @@ func (c *Core) issueLoginToken(ctx context.Context, req *logical.Request, rt *ro
 		NumUses:        a.NumUses,
 		Renewable:      true,
 		Orphan:         true,
+		BoundCIDRs:     a.BoundCIDRs,
 	})
 	if err != nil {
 		return c.errorInternal("issue login token", err)

@@ -109,4 +109,8 @@ type Auth struct {
 	// Alias names the authenticated identity for audit and metadata
 	// (e.g. the userpass user name, the approle role name).
 	Alias string
+	// BoundCIDRs, when set on a login, binds the token it issues to client
+	// addresses within these CIDR blocks (token_bound_cidrs): a request
+	// with the token from anywhere else is refused.
+	BoundCIDRs []string
 }

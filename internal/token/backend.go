@@ -376,6 +376,9 @@ func LookupData(e *Entry, now time.Time, withID bool) map[string]any {
 	if e.Period > 0 {
 		d["period"] = int64(e.Period / time.Second)
 	}
+	if len(e.BoundCIDRs) > 0 {
+		d["bound_cidrs"] = e.BoundCIDRs
+	}
 	if withID {
 		d["id"] = e.ID
 	}

@@ -77,6 +77,7 @@ func (e *Entry) clone() *Entry {
 	c := *e
 	c.Policies = slices.Clone(e.Policies)
 	c.Meta = maps.Clone(e.Meta)
+	c.BoundCIDRs = slices.Clone(e.BoundCIDRs)
 	return &c
 }
 

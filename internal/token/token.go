@@ -74,6 +74,9 @@ type Entry struct {
 	// before the subtree is deleted: from then on the token is refused, and
 	// a revocation cut short by a crash is finished at the next unseal.
 	Revoked bool `json:"revoked,omitempty"`
+	// BoundCIDRs limits the client addresses the token may be used from
+	// (canonical CIDR blocks; empty: anywhere).
+	BoundCIDRs []string `json:"bound_cidrs,omitempty"`
 }
 
 // IsRoot reports whether the token carries the root policy.

@@ -38,8 +38,8 @@ func TestRoleCRUD(t *testing.T) {
 	wantStatus(t, err, 400, "at least one constraint should be enabled on the role: bind_secret_id or secret_id_bound_cidrs")
 	_, err = h.do(logical.UpdateOperation, "role/app", map[string]any{"secret_id_bound_cidrs": "10.0.0.0/33"})
 	wantStatus(t, err, 400, "")
-	_, err = h.do(logical.UpdateOperation, "role/app", map[string]any{"token_bound_cidrs": "10.0.0.0/8"})
-	wantStatus(t, err, 400, "")
+	_, err = h.do(logical.UpdateOperation, "role/app", map[string]any{"token_bound_cidrs": "10.0.0.0/99"})
+	wantStatus(t, err, 400, `token_bound_cidrs: invalid CIDR block "10.0.0.0/99": not a CIDR block`)
 	_, err = h.do(logical.UpdateOperation, "role/a%b", map[string]any{})
 	wantStatus(t, err, 400, "")
 

@@ -40,6 +40,7 @@ func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Res
 		return nil, logical.BadRequest("source address unauthorized by CIDR restrictions on the role")
 	}
 	meta := map[string]string{}
+	var tokenCIDRs []string
 	if r.BindSecretID {
 		if sid == "" {
 			return nil, logical.BadRequest("missing secret_id")
@@ -51,9 +52,13 @@ func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Res
 		for k, v := range s.Metadata {
 			meta[k] = v
 		}
+		tokenCIDRs = s.TokenBoundCIDRs
 	}
 	meta["role_name"] = name
 	a := &logical.Auth{Metadata: meta, DisplayName: name, Alias: name}
 	r.Params.Auth(a)
+	if len(tokenCIDRs) > 0 {
+		a.BoundCIDRs = append([]string(nil), tokenCIDRs...)
+	}
 	return &logical.Response{Auth: a}, nil
 }

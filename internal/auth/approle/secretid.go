@@ -35,6 +35,9 @@ type secretID struct {
 	NumUses         int               `json:"num_uses"` // uses left; 0: unlimited
 	TTL             time.Duration     `json:"ttl"`
 	CIDRList        []string          `json:"cidr_list,omitempty"`
+	// TokenBoundCIDRs binds the tokens of logins with this secret ID
+	// (instead of the role's token_bound_cidrs, within which it lies).
+	TokenBoundCIDRs []string `json:"token_bound_cidrs,omitempty"`
 }
 
 func (s *secretID) expired(now time.Time) bool {
@@ -59,7 +62,7 @@ func (s *secretID) data() map[string]any {
 		"secret_id_num_uses": s.NumUses,
 		"secret_id_ttl":      logical.FormatSeconds(s.TTL),
 		"cidr_list":          cidrs,
-		"token_bound_cidrs":  []string{},
+		"token_bound_cidrs":  append([]string{}, s.TokenBoundCIDRs...),
 	}
 }
 
@@ -175,14 +178,16 @@ func (b *Backend) generateSecretID(ctx context.Context, req *logical.Request, na
 	if !cidrs.SubsetOf(bound) {
 		return nil, logical.BadRequest("cidr_list must lie within the role's secret_id_bound_cidrs %v", bound.Strings())
 	}
-	if v, ok := req.Data["token_bound_cidrs"]; ok {
-		list, err := logical.ParseStrings("token_bound_cidrs", v)
-		if err != nil {
-			return nil, err
-		}
-		if len(list) > 0 {
-			return nil, logical.BadRequest("token_bound_cidrs is not supported: tokens cannot be bound to client addresses (use cidr_list)")
-		}
+	tokenCIDRs, err := parseCIDRField("token_bound_cidrs", req.Data["token_bound_cidrs"])
+	if err != nil {
+		return nil, err
+	}
+	roleTokenCIDRs, err := cidr.Parse(r.Params.BoundCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("approle: stored token_bound_cidrs: %w", err)
+	}
+	if !tokenCIDRs.SubsetOf(roleTokenCIDRs) {
+		return nil, logical.BadRequest("token_bound_cidrs must lie within the role's token_bound_cidrs %v", roleTokenCIDRs.Strings())
 	}
 	uses := r.SecretIDNumUses
 	if v, ok := req.Data["num_uses"]; ok {
@@ -236,6 +241,9 @@ func (b *Backend) generateSecretID(ctx context.Context, req *logical.Request, na
 	s := &secretID{
 		Digest: digest, Accessor: acc, CreationTime: now, LastUpdatedTime: now,
 		Metadata: meta, NumUses: uses, TTL: ttl, CIDRList: cidrs.Strings(),
+	}
+	if len(tokenCIDRs) > 0 {
+		s.TokenBoundCIDRs = tokenCIDRs.Strings()
 	}
 	if ttl > 0 {
 		s.ExpirationTime = now.Add(ttl)

@@ -4,11 +4,11 @@
 // them into the logical.Auth of a login.
 //
 // Only what the token store can honour is accepted. Tokens are always
-// service tokens carrying the default policy and no address binding, so
-// token_type "batch", token_no_default_policy=true and a non-empty
-// token_bound_cidrs are refused with a 400 rather than silently ignored;
-// their neutral values (as Terraform and other tools send them) are
-// accepted. The older names Vault still takes (policies, ttl, max_ttl,
+// service tokens carrying the default policy, so token_type "batch" and
+// token_no_default_policy=true are refused with a 400 rather than silently
+// ignored; their neutral values (as Terraform and other tools send them)
+// are accepted. token_bound_cidrs binds the issued tokens to client
+// addresses. The older names Vault still takes (policies, ttl, max_ttl,
 // period, bound_cidrs) are accepted too; a token_* field wins over its
 // older name.
 //
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-dev/coffer/internal/auth/cidr"
 	"github.com/coffer-dev/coffer/internal/logical"
 )
 
@@ -34,6 +35,8 @@ type Params struct {
 	ExplicitMaxTTL time.Duration `json:"token_explicit_max_ttl"`
 	Period         time.Duration `json:"token_period"`
 	NumUses        int           `json:"token_num_uses"`
+	// BoundCIDRs binds the tokens to client addresses (canonical blocks).
+	BoundCIDRs []string `json:"token_bound_cidrs,omitempty"`
 	// Legacy records that the policies were last set through the older
 	// "policies" name, so reads show that name too, as Vault does.
 	Legacy bool `json:"legacy_policies,omitempty"`
@@ -147,10 +150,13 @@ func (p *Params) Update(d map[string]any) error {
 		if err != nil {
 			return err
 		}
-		for _, s := range list {
-			if strings.TrimSpace(s) != "" {
-				return logical.BadRequest("%s is not supported: tokens cannot be bound to client addresses (bind the login instead, e.g. approle's secret_id_bound_cidrs)", name)
-			}
+		bound, err := cidr.Parse(list)
+		if err != nil {
+			return logical.BadRequest("%s: %v", name, err)
+		}
+		next.BoundCIDRs = nil
+		if len(bound) > 0 {
+			next.BoundCIDRs = bound.Strings()
 		}
 	}
 	if next.MaxTTL > 0 && next.TTL > next.MaxTTL {
@@ -179,6 +185,9 @@ func (p *Params) Data(m map[string]any) {
 	m["token_type"] = "default"
 	m["token_no_default_policy"] = false
 	m["token_bound_cidrs"] = []string{}
+	if len(p.BoundCIDRs) > 0 {
+		m["token_bound_cidrs"] = append([]string(nil), p.BoundCIDRs...)
+	}
 	if p.Legacy {
 		m["policies"] = pols
 	}
@@ -202,4 +211,5 @@ func (p *Params) Auth(a *logical.Auth) {
 	}
 	a.NumUses = p.NumUses
 	a.Renewable = true
+	a.BoundCIDRs = append([]string(nil), p.BoundCIDRs...)
 }
