@@ -309,6 +309,19 @@ func (c *Core) Unmount(ctx context.Context, auth bool, path string) error {
 			return logical.BadRequest("cannot unmount %q: its leases could not all be revoked: %v; unmount again once they are, or revoke them with sys/leases/revoke-force", path, err)
 		}
 	}
+	// Likewise every token an auth method issued (and their children and
+	// leases) is revoked before it goes, as Vault does: a method that is
+	// gone cannot vouch for them any more.
+	if auth {
+		n, err := c.tokens.RevokeByPath(ctx, "auth/"+path)
+		if err != nil {
+			c.log.Warn("disable refused: tokens not revoked", "path", path, "revoked", n, "err", err)
+			return logical.BadRequest("cannot disable %q: its tokens could not all be revoked (%d were): %v; disable it again", path, n, err)
+		}
+		if n > 0 {
+			c.log.Info("revoked the tokens of a disabled auth method", "path", path, "tokens", n)
+		}
+	}
 	t.mu.Lock()
 	if cur, ok := t.entries[path]; !ok || cur != e {
 		t.mu.Unlock()
@@ -326,6 +339,14 @@ func (c *Core) Unmount(ctx context.Context, auth bool, path string) error {
 	}
 	if err := clearPrefix(ctx, c.barrier, prefix+e.UUID+"/"); err != nil {
 		c.log.Error("clear data of unmounted path", "path", t.prefix+path, "err", err)
+	}
+	if auth {
+		// Logins that finished while the first pass ran.
+		if n, err := c.tokens.RevokeByPath(ctx, "auth/"+path); err != nil {
+			c.log.Error("revoke tokens of a disabled auth method", "path", path, "err", err)
+		} else if n > 0 {
+			c.log.Info("revoked the tokens of a disabled auth method", "path", path, "tokens", n)
+		}
 	}
 	c.log.Info("unmounted", "kind", kindName(prefix), "path", t.prefix+path)
 	return nil

@@ -216,3 +216,36 @@ func (st *Store) ResumeRevocations(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// RevokeByPath revokes every token whose creation path starts with prefix
+// (e.g. "auth/userpass/": the tokens an auth mount issued), with their
+// descendants and leases, and returns how many it revoked. It scans the
+// whole store: it is meant for rare operations (disabling an auth method).
+// It stops at the first token that cannot be revoked.
+func (st *Store) RevokeByPath(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errors.New("token: empty path prefix")
+	}
+	hashes, err := st.s.List(ctx, idPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list tokens: %w", err)
+	}
+	n := 0
+	for _, h := range hashes {
+		e, err := st.loadRaw(ctx, h)
+		if errors.Is(err, ErrNotFound) {
+			continue // revoked meanwhile (e.g. as a child of another)
+		}
+		if err != nil {
+			return n, err
+		}
+		if !strings.HasPrefix(e.Path, prefix) {
+			continue
+		}
+		if err := st.revokeTree(ctx, h); err != nil {
+			return n, fmt.Errorf("revoke token %s: %w", e.Accessor, err)
+		}
+		n++
+	}
+	return n, nil
+}
