@@ -136,6 +136,7 @@ func New(cfg Config) (*Core, error) {
 		}
 	}})
 	c.tokens.SetLeaseRevoker(c.leases)
+	c.tokens.SetRenewCheck(c.checkTokenRenew)
 	c.auditDevs = newAuditTable()
 	c.metrics = cfg.Metrics
 	if c.metrics != nil {

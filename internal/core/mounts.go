@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coffer-dev/coffer/internal/logical"
 	"github.com/coffer-dev/coffer/internal/storage"
+	"github.com/coffer-dev/coffer/internal/token"
 )
 
 const (
@@ -429,4 +431,30 @@ func (c *Core) Tune(ctx context.Context, auth bool, path string, apply func(e *M
 		return c.errorInternal("store mount table", err)
 	}
 	return nil
+}
+
+// checkTokenRenew asks the auth method that issued e (found from the
+// token's creation path) whether its login still stands before e is
+// renewed. Tokens of the token store itself (root, auth/token/create)
+// need no check; a token whose method is gone is refused.
+func (c *Core) checkTokenRenew(ctx context.Context, e *token.Entry) error {
+	rest, ok := strings.CutPrefix(e.Path, "auth/")
+	if !ok || rest == "" || strings.HasPrefix(rest, "token/") {
+		return nil
+	}
+	me := c.auths.match(rest)
+	if me == nil {
+		return logical.BadRequest("the auth method that issued this token no longer exists")
+	}
+	r, ok := me.backend.(logical.AuthRenewer)
+	if !ok {
+		return nil
+	}
+	pols := make([]string, 0, len(e.Policies))
+	for _, p := range e.Policies {
+		if p != "default" {
+			pols = append(pols, p)
+		}
+	}
+	return r.RenewAuth(ctx, &logical.Auth{Policies: pols, TokenPolicies: pols, Metadata: maps.Clone(e.Meta), DisplayName: e.DisplayName})
 }

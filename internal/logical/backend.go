@@ -76,6 +76,16 @@ type Rotator interface {
 	RotateDue(ctx context.Context, now time.Time) (int, error)
 }
 
+// AuthRenewer is implemented by auth methods that check, when a token they
+// issued is renewed, that its login still stands (Vault's renew callback):
+// the user or role still exists, its policies did not change. auth holds
+// the token's policies (without "default"), metadata and display name. An
+// error refuses the renewal (BadRequest for Vault's 400 answers) and
+// nothing is written.
+type AuthRenewer interface {
+	RenewAuth(ctx context.Context, auth *Auth) error
+}
+
 // Cleaner is implemented by backends that hold resources outside the
 // barrier (connection pools, goroutines). The core calls Cleanup when the
 // mount is removed and before sealing; the backend may be used again after

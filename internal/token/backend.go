@@ -443,6 +443,14 @@ func (b *Backend) renew(ctx context.Context, req *logical.Request, tok, acc stri
 	if err != nil {
 		return nil, err
 	}
+	b.st.mu.Lock()
+	check := b.st.renewCheck
+	b.st.mu.Unlock()
+	if check != nil && e.Renewable {
+		if err := check(ctx, e); err != nil {
+			return nil, err
+		}
+	}
 	res, err := b.st.Renew(ctx, e, inc, MaxTTL)
 	if errors.Is(err, ErrNotRenewable) {
 		return nil, logical.BadRequest("token is not renewable")

@@ -20,6 +20,15 @@ type LeaseRevoker interface {
 	RevokeByToken(ctx context.Context, tokenHash string) error
 }
 
+// SetRenewCheck makes every renewal (renew, renew-self, renew-accessor)
+// first ask f, which consults the auth method that issued the token; an
+// error from f refuses the renewal.
+func (st *Store) SetRenewCheck(f func(ctx context.Context, e *Entry) error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.renewCheck = f
+}
+
 // SetLeaseRevoker makes token revocation also revoke the token's leases.
 func (st *Store) SetLeaseRevoker(r LeaseRevoker) {
 	st.mu.Lock()

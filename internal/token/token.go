@@ -96,8 +96,11 @@ type Store struct {
 	mu     sync.Mutex
 	salt   []byte
 	leases LeaseRevoker
-	useMu  sync.Mutex
-	cache  *entryCache
+	// renewCheck, when set, is asked before a token is renewed (see
+	// SetRenewCheck).
+	renewCheck func(ctx context.Context, e *Entry) error
+	useMu      sync.Mutex
+	cache      *entryCache
 }
 
 // NewStore returns a store over s (the barrier).

@@ -201,6 +201,31 @@ func TestLoginAgainstAPIServer(t *testing.T) {
 		_, err = c.Logical().Read("secret/data/other")
 		wantStatus(t, err, 403, "permission denied")
 	})
+	t.Run("renewal asks the role", func(t *testing.T) {
+		mustWrite(t, root, "auth/kubernetes/role/renew", map[string]any{
+			"bound_service_account_names": "app", "bound_service_account_namespaces": "team-a",
+			"token_policies": "app-read", "token_ttl": "1h",
+		})
+		s, err := login(root, "kubernetes", "renew", kc.token("team-a", "app"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newClient(t, srv.Addr, s.Auth.ClientToken)
+		if _, err := c.Auth().Token().RenewSelf(3600); err != nil {
+			t.Fatalf("renew while the role binds the account: %v", err)
+		}
+		mustWrite(t, root, "auth/kubernetes/role/renew", map[string]any{"bound_service_account_namespaces": "team-b"})
+		_, err = c.Auth().Token().RenewSelf(3600)
+		wantStatus(t, err, 400, `role "renew" no longer binds this service account: not renewing`)
+		mustWrite(t, root, "auth/kubernetes/role/renew", map[string]any{"bound_service_account_namespaces": "team-a", "token_policies": "app-read,more"})
+		_, err = c.Auth().Token().RenewSelf(3600)
+		wantStatus(t, err, 400, "policies have changed, not renewing")
+		if _, err := root.Logical().Delete("auth/kubernetes/role/renew"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Auth().Token().RenewSelf(3600)
+		wantStatus(t, err, 400, `role "renew" does not exist during renewal`)
+	})
 	t.Run("wrong namespace", func(t *testing.T) {
 		_, err := login(root, "kubernetes", "app", kc.token("team-b", "app"))
 		wantStatus(t, err, 403, "namespace not authorized")

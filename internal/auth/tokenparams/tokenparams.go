@@ -213,3 +213,29 @@ func (p *Params) Auth(a *logical.Auth) {
 	a.Renewable = true
 	a.BoundCIDRs = append([]string(nil), p.BoundCIDRs...)
 }
+
+// EquivalentPolicies reports whether two policy lists grant the same
+// policies, ignoring order, duplicates and "default" (every login token
+// carries it). Auth methods use it at renewal: a token whose user or role
+// has other policies now is not renewed, as in Vault.
+func EquivalentPolicies(a, b []string) bool {
+	set := func(l []string) map[string]bool {
+		m := map[string]bool{}
+		for _, p := range l {
+			if p != "default" {
+				m[p] = true
+			}
+		}
+		return m
+	}
+	sa, sb := set(a), set(b)
+	if len(sa) != len(sb) {
+		return false
+	}
+	for p := range sa {
+		if !sb[p] {
+			return false
+		}
+	}
+	return true
+}
