@@ -119,14 +119,16 @@ func TestRoleCRUD(t *testing.T) {
 		"token_max_ttl":                    int64(7200),
 		"token_period":                     int64(0),
 		"token_num_uses":                   0,
+		"token_bound_cidrs":                []string{},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("role read (-want +got):\n%s", diff)
 	}
 	// A partial update keeps the other fields.
-	h.mustDo(logical.UpdateOperation, "role/app", map[string]any{"token_num_uses": 3, "alias_name_source": "serviceaccount_name"})
+	h.mustDo(logical.UpdateOperation, "role/app", map[string]any{"token_num_uses": 3, "alias_name_source": "serviceaccount_name", "token_bound_cidrs": "10.1.0.0/16,10.2.3.4"})
 	got = h.mustDo(logical.ReadOperation, "role/app", nil).Data
-	if got["token_num_uses"] != 3 || got["audience"] != "coffer" || got["alias_name_source"] != "serviceaccount_name" {
+	if got["token_num_uses"] != 3 || got["audience"] != "coffer" || got["alias_name_source"] != "serviceaccount_name" ||
+		!cmp.Equal(got["token_bound_cidrs"], []string{"10.1.0.0/16", "10.2.3.4/32"}) {
 		t.Errorf("after partial update: %v", got)
 	}
 	keys := h.mustDo(logical.ListOperation, "role", nil).Data["keys"]
@@ -157,7 +159,8 @@ func TestRoleRejects(t *testing.T) {
 		{"ttl over max", "role/r", base(map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"})},
 		{"bad alias source", "role/r", base(map[string]any{"alias_name_source": "pod"})},
 		{"negative uses", "role/r", base(map[string]any{"token_num_uses": -1})},
-		{"unknown field", "role/r", base(map[string]any{"bound_cidrs": "10.0.0.0/8"})},
+		{"unknown field", "role/r", base(map[string]any{"colour": "blue"})},
+		{"bad bound cidr", "role/r", base(map[string]any{"token_bound_cidrs": "10.0.0.0/33"})},
 		{"bad name", "role/a b", base(nil)},
 		{"empty entry", "role/r", map[string]any{"bound_service_account_names": []any{""}, "bound_service_account_namespaces": "ns"}},
 	}

@@ -201,6 +201,18 @@ func TestLoginAgainstAPIServer(t *testing.T) {
 		_, err = c.Logical().Read("secret/data/other")
 		wantStatus(t, err, 403, "permission denied")
 	})
+	t.Run("token bound to other addresses", func(t *testing.T) {
+		mustWrite(t, root, "auth/kubernetes/role/far", map[string]any{
+			"bound_service_account_names": "app", "bound_service_account_namespaces": "team-a",
+			"token_policies": "app-read", "token_bound_cidrs": "10.0.0.0/8",
+		})
+		s, err := login(root, "kubernetes", "far", kc.token("team-a", "app"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = newClient(t, srv.Addr, s.Auth.ClientToken).Logical().Read("secret/data/app/db")
+		wantStatus(t, err, 403, "permission denied")
+	})
 	t.Run("renewal asks the role", func(t *testing.T) {
 		mustWrite(t, root, "auth/kubernetes/role/renew", map[string]any{
 			"bound_service_account_names": "app", "bound_service_account_namespaces": "team-a",

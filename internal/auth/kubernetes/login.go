@@ -144,6 +144,7 @@ func (b *Backend) login(ctx context.Context, req *logical.Request) (*logical.Res
 		Period:      r.Period,
 		NumUses:     r.NumUses,
 		Alias:       alias,
+		BoundCIDRs:  append([]string(nil), r.BoundCIDRs...),
 	}}, nil
 }
 

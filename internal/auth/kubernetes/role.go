@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-dev/coffer/internal/auth/cidr"
 	"github.com/coffer-dev/coffer/internal/logical"
 	"github.com/coffer-dev/coffer/internal/storage"
 )
@@ -32,6 +33,8 @@ type role struct {
 	MaxTTL          time.Duration `json:"token_max_ttl"`
 	Period          time.Duration `json:"token_period"`
 	NumUses         int           `json:"token_num_uses"`
+	// BoundCIDRs binds the tokens to client addresses (canonical blocks).
+	BoundCIDRs []string `json:"token_bound_cidrs,omitempty"`
 }
 
 var roleNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$`)
@@ -42,6 +45,7 @@ var roleFields = []string{
 	"bound_service_account_names", "bound_service_account_namespaces", "audience",
 	"alias_name_source", "token_policies", "policies", "token_ttl", "ttl",
 	"token_max_ttl", "max_ttl", "token_period", "period", "token_num_uses",
+	"token_bound_cidrs", "bound_cidrs",
 }
 
 func checkRoleName(name string) error {
@@ -138,6 +142,7 @@ func (r *role) data() map[string]any {
 		"token_max_ttl":                    logical.FormatSeconds(r.MaxTTL),
 		"token_period":                     logical.FormatSeconds(r.Period),
 		"token_num_uses":                   r.NumUses,
+		"token_bound_cidrs":                append([]string{}, r.BoundCIDRs...),
 	}
 }
 
@@ -225,6 +230,20 @@ func (r *role) update(d map[string]any) error {
 			return logical.BadRequest("token_num_uses must be zero (unlimited) or a positive number")
 		}
 		r.NumUses = int(n)
+	}
+	if v, ok := pick("token_bound_cidrs", "bound_cidrs"); ok {
+		list, err := logical.ParseStrings("token_bound_cidrs", v)
+		if err != nil {
+			return err
+		}
+		bound, err := cidr.Parse(list)
+		if err != nil {
+			return logical.BadRequest("token_bound_cidrs: %v", err)
+		}
+		r.BoundCIDRs = nil
+		if len(bound) > 0 {
+			r.BoundCIDRs = bound.Strings()
+		}
 	}
 	switch {
 	case len(r.BoundNames) == 0:
